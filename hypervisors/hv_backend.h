@@ -1,0 +1,49 @@
+/* hv_backend.h - what a backend implements behind hv.h. Private to
+ * hypervisors/: only hv.c and the backends include it.
+ *
+ * Every hv_vm_t starts with `struct hv_vm` (the common part) so hv.c can
+ * answer the accessors; a backend embeds it first and recovers its own
+ * record with caa_container_of-style casts. */
+#ifndef HV_BACKEND_H
+#define HV_BACKEND_H
+
+#include <limits.h> /* PATH_MAX */
+
+#include "hv.h"
+
+typedef struct hv_ops {
+    const char *name;
+    int (*open)(hv_backend_t *be, const hv_backend_config_t *cfg, wp_error_t *err);
+    void (*close)(hv_backend_t *be);
+    int (*describe)(hv_backend_t *be, const hv_vm_spec_t *spec, hv_description_t *out,
+                    wp_error_t *err);
+    int (*boot)(hv_backend_t *be, const hv_vm_spec_t *spec, hv_vm_t **out, wp_error_t *err);
+    int (*pause)(hv_vm_t *vm, wp_error_t *err);
+    int (*save_template)(hv_vm_t *vm, const char *state_path, wp_error_t *err);
+    int (*restore)(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path,
+                   hv_vm_t **out, wp_error_t *err);
+    int (*resume)(hv_vm_t *vm, wp_error_t *err);
+    int (*query)(hv_vm_t *vm, hv_vm_status_t *out, wp_error_t *err);
+    int (*destroy)(hv_vm_t *vm, wp_error_t *err); /* must free vm */
+    void (*free)(hv_vm_t *vm);
+    int (*attach)(hv_backend_t *be, const char *id, const char *runtime_dir, hv_vm_t **out,
+                  wp_error_t *err);
+} hv_ops_t;
+
+struct hv_backend {
+    const hv_ops_t *ops;
+    void *priv; /* backend-owned */
+};
+
+struct hv_vm {
+    const hv_ops_t *ops;
+    hv_backend_t *backend;
+    char id[64];
+    char runtime_dir[PATH_MAX];
+    char agent_endpoint[PATH_MAX + 16];
+    pid_t pid;
+};
+
+extern const hv_ops_t hv_qemu_ops;
+
+#endif

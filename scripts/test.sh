@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs what is
+# needed, builds (plain and ASan+UBSan), builds the guest image, runs every
+# Criterion suite (unit and VM integration) in both builds' unit label and
+# the plain build's VM label.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash scripts/install-deps.sh
+BUILD_DIR=$root/build bash scripts/build.sh
+BUILD_DIR=$root/build-asan bash scripts/build.sh -DWP_SANITIZE=ON
+
+echo "== unit tests (ASan+UBSan) =="
+(cd build-asan && ctest --output-on-failure -L unit)
+echo "== all tests =="
+(cd build && ctest --output-on-failure)
