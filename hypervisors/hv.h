@@ -6,7 +6,8 @@
  *
  * Lifecycle of a template VM:  hv_boot -> (agent ready) -> hv_save_template
  *   (pauses, saves device state; guest RAM stays in the shared memory file;
- *   the VM process ends) -> hv_vm_free.
+ *   the VM process ends) -> hv_destroy (removes the runtime directory) or
+ *   hv_vm_free (leaves it).
  * Lifecycle of a clone:        hv_restore (left paused) -> hv_resume -> ...
  *   -> hv_destroy (frees the handle).
  *
@@ -29,8 +30,8 @@ typedef enum hv_agent_transport {
     HV_AGENT_VSOCK = 1,  /* AF_VSOCK, needs /dev/vhost-vsock on the host */
 } hv_agent_transport_t;
 
-#define HV_AGENT_PORT_NAME "org.warmpool.agent" /* virtio-serial port name */
-#define HV_AGENT_VSOCK_PORT 1024                /* default agent vsock port */
+#define HV_AGENT_PORT_NAME  "org.warmpool.agent" /* virtio-serial port name */
+#define HV_AGENT_VSOCK_PORT 1024                 /* default agent vsock port */
 
 /* What to run. Strings are borrowed for the duration of the call. */
 typedef struct hv_vm_spec {
@@ -48,17 +49,17 @@ typedef struct hv_vm_spec {
                                 clone (private copy-on-write mapping of the file) */
     const char *vmgenid;     /* VM generation id GUID, "xxxxxxxx-xxxx-..." */
     hv_agent_transport_t agent_transport;
-    uint32_t vsock_cid;      /* HV_AGENT_VSOCK only */
-    uint32_t vsock_port;     /* HV_AGENT_VSOCK only; 0 means HV_AGENT_VSOCK_PORT */
-    const char *share_dir;   /* host directory shared into the guest (9p), or NULL */
+    uint32_t vsock_cid;    /* HV_AGENT_VSOCK only */
+    uint32_t vsock_port;   /* HV_AGENT_VSOCK only; 0 means HV_AGENT_VSOCK_PORT */
+    const char *share_dir; /* host directory shared into the guest (9p), or NULL */
 } hv_vm_spec_t;
 
 /* What a template records so a clone can check it runs on the same thing. */
 #define HV_MAX_DEVICES 16
 typedef struct hv_description {
-    char backend[16];          /* "qemu" */
-    char binary[256];          /* absolute path of the hypervisor binary */
-    char version[64];          /* e.g. "7.2.22" */
+    char backend[16]; /* "qemu" */
+    char binary[256]; /* absolute path of the hypervisor binary */
+    char version[64]; /* e.g. "7.2.22" */
     char machine[64];
     char cpu_model[64];
     unsigned memory_mib;
@@ -93,10 +94,12 @@ const char *hv_backend_name(const hv_backend_t *be);
 /* Fill *out with what a VM booted from spec would be (binary, version,
  * devices). Cheap after the first call: the version is cached per binary
  * identity (path, size, mtime) in the backend handle. */
-int hv_describe(hv_backend_t *be, const hv_vm_spec_t *spec, hv_description_t *out,
-                wp_error_t *err);
+int hv_describe(hv_backend_t *be, const hv_vm_spec_t *spec, hv_description_t *out, wp_error_t *err);
 
-/* Cold-boot a VM, running. The handle is owned by the caller. */
+/* Cold-boot a VM, running. Returns once the hypervisor has mapped the guest
+ * RAM (memory_file may be unlinked from then on). The handle is owned by the
+ * caller. On failure nothing is left running and the runtime directory is
+ * removed; the message ends with the hypervisor's last log lines if it died. */
 int hv_boot(hv_backend_t *be, const hv_vm_spec_t *spec, hv_vm_t **out, wp_error_t *err);
 
 /* Pause a running VM (vCPUs stopped; zero CPU while waiting). */
@@ -104,13 +107,18 @@ int hv_pause(hv_vm_t *vm, wp_error_t *err);
 
 /* Save a template: pause if running, save device state (not the shared RAM)
  * to state_path, wait for completion (by event, not by sleeping), then end
- * the VM process. The handle stays valid for hv_vm_free only. */
+ * the VM process and fsync state_path. The VM must have been booted with
+ * memory_shared=true (EINVAL otherwise). Afterwards the handle answers
+ * hv_query (HV_VM_GONE), hv_destroy and hv_vm_free; other calls fail with
+ * ESRCH. On failure state_path is removed. */
 int hv_save_template(hv_vm_t *vm, const char *state_path, wp_error_t *err);
 
 /* Start a clone from a template's state file; the VM is left paused with its
- * state loaded. spec must describe the same machine as the template's. */
-int hv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path,
-               hv_vm_t **out, wp_error_t *err);
+ * state loaded. spec must describe the same machine as the template's, with
+ * memory_shared=false (EINVAL otherwise: the clone would write into the
+ * template). On failure nothing is left, as for hv_boot. */
+int hv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path, hv_vm_t **out,
+               wp_error_t *err);
 
 /* Resume a paused VM. */
 int hv_resume(hv_vm_t *vm, wp_error_t *err);
@@ -122,12 +130,14 @@ const char *hv_vm_id(const hv_vm_t *vm);
 const char *hv_vm_runtime_dir(const hv_vm_t *vm);
 pid_t hv_vm_pid(const hv_vm_t *vm);
 
-/* Current state. Notices an exited process without blocking. */
+/* Current state. Notices an exited process without blocking: HV_VM_GONE is
+ * an answer, not an error. */
 int hv_query(hv_vm_t *vm, hv_vm_status_t *out, wp_error_t *err);
 
-/* Stop the VM (SIGTERM-free: quit, then SIGKILL by pid if needed), reap it
- * if it is our child, remove its runtime directory and every file in it, and
- * free the handle. Always frees, even on error. */
+/* Stop the VM (SIGTERM-free: quit, then SIGKILL after ~2 s if needed), reap
+ * it if it is our child, remove its runtime directory and every file in it,
+ * and free the handle. Works when the VM process already died. Always frees,
+ * even on error. */
 int hv_destroy(hv_vm_t *vm, wp_error_t *err);
 
 /* Free the handle and close its connections, leaving the VM running (a CLI
@@ -135,7 +145,9 @@ int hv_destroy(hv_vm_t *vm, wp_error_t *err);
 void hv_vm_free(hv_vm_t *vm);
 
 /* Re-open a VM left running by hv_vm_free or by a previous process, from its
- * runtime directory. Fails with ESRCH if its process is gone. */
+ * runtime directory. Fails with ESRCH if its process is gone (or the pid now
+ * belongs to another process). The previous handle must have been freed: the
+ * hypervisor serves one control connection at a time. */
 int hv_attach(hv_backend_t *be, const char *id, const char *runtime_dir, hv_vm_t **out,
               wp_error_t *err);
 

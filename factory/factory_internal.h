@@ -1,0 +1,69 @@
+/* factory_internal.h - the factory's private structures, shared by its .c
+ * files only. */
+#ifndef FACTORY_INTERNAL_H
+#define FACTORY_INTERNAL_H
+
+#include <limits.h>   /* PATH_MAX */
+#include <pthread.h>  /* pthread_mutex_t */
+#include <sys/stat.h> /* struct stat */
+
+#include "factory.h"
+#include "factory_manifest.h"
+
+struct factory {
+    char store_dir[PATH_MAX];
+    char memory_dir[PATH_MAX];
+    char runtime_dir[PATH_MAX];
+    char qemu_binary[PATH_MAX];
+    pthread_mutex_t backend_lock; /* guards backend (opened on first use) */
+    hv_backend_t *backend;
+};
+
+/* A file's identity as last validated: any write, truncation, chmod or
+ * replacement changes one of these, so a cheap stat detects it. */
+typedef struct factory_file_sig {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    struct timespec ctime;
+} factory_file_sig_t;
+
+struct factory_template {
+    factory_t *factory;
+    factory_manifest_t manifest;
+    char dir[PATH_MAX];
+    char kernel_path[PATH_MAX];
+    char initrd_path[PATH_MAX];
+    char state_path[PATH_MAX];
+    pthread_mutex_t sig_lock; /* guards the signatures below */
+    factory_file_sig_t kernel_sig, initrd_sig, state_sig, memory_sig;
+};
+
+/* The backend for templates of kind `name` (only "qemu" today), opened once. */
+hv_backend_t *factory_backend(factory_t *f, const char *name, wp_error_t *err);
+
+/* Template names: [a-z0-9][a-z0-9_-]*, 1..FACTORY_NAME_MAX. */
+int factory_check_name(const char *name, wp_error_t *err);
+
+/* Path helpers (snprintf into out, PATH_MAX). */
+void factory_template_dir(const factory_t *f, const char *name, char *out);
+void factory_memory_path(const factory_t *f, const char *name, char *out);
+void factory_vm_dir(const factory_t *f, const char *id, char *out);
+
+/* Take the per-name build lock (non-blocking). Returns the lock fd. */
+int factory_lock_name(factory_t *f, const char *name, wp_error_t *err);
+
+/* Sorted names of the non-hidden entries of dir that pass keep (NULL: all). */
+int factory_list_dir(const char *dir, bool (*keep)(const char *dir, const char *name),
+                     char ***out, size_t *count, wp_error_t *err);
+
+/* Validation (factory_validate.c). */
+int factory_file_sig_read(const char *path, factory_file_sig_t *out, wp_error_t *err);
+int factory_template_validate(factory_template_t *t, wp_error_t *err);
+int factory_template_recheck(factory_template_t *t, wp_error_t *err);
+
+/* The hv spec a clone (or the build) of manifest m uses. Strings point into m. */
+void factory_spec_from_manifest(const factory_template_t *t, hv_vm_spec_t *spec);
+
+#endif

@@ -1,0 +1,59 @@
+/* factory_vm.c - VMs a previous process left running: list and destroy by id. */
+#include "factory_internal.h"
+
+#include <errno.h>   /* ESRCH */
+#include <jansson.h> /* json_loads */
+#include <string.h>  /* strspn */
+#include <unistd.h>  /* access */
+
+#include "wp_fs.h"
+
+int factory_vm_list(factory_t *f, char ***ids, size_t *count, wp_error_t *err)
+{
+    char vms[PATH_MAX + 8];
+    snprintf(vms, sizeof(vms), "%s/vms", f->runtime_dir);
+    return factory_list_dir(vms, NULL, ids, count, err);
+}
+
+/* The backend a VM was started with, from its vm.json ("qemu" if unreadable). */
+static void vm_backend(const char *dir, char *out, size_t len)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/vm.json", dir);
+    snprintf(out, len, "qemu");
+    json_t *root = json_load_file(path, 0, NULL);
+    const char *b = NULL;
+    if (root && json_unpack(root, "{s:s}", "backend", &b) == 0)
+        snprintf(out, len, "%s", b);
+    json_decref(root);
+}
+
+int factory_vm_destroy_by_id(factory_t *f, const char *id, wp_error_t *err)
+{
+    if (id[0] == '\0' || id[0] == '.' || strlen(id) >= 64 ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(id))
+        return wp_error_set(err, EINVAL, "'%s' is not a VM id", id);
+    char dir[PATH_MAX];
+    factory_vm_dir(f, id, dir);
+    if (access(dir, F_OK) < 0)
+        return wp_error_set(err, ENOENT, "no VM '%s' in '%s/vms'", id, f->runtime_dir);
+    char backend[16];
+    vm_backend(dir, backend, sizeof(backend));
+    hv_backend_t *be = factory_backend(f, backend, err);
+    if (be == NULL)
+        return wp_error_wrap(err, "destroy VM '%s'", id);
+    hv_vm_t *vm = NULL;
+    wp_error_t attach_err = {0};
+    if (hv_attach(be, id, dir, &vm, &attach_err) < 0) {
+        if (attach_err.code != ESRCH) {
+            if (err)
+                *err = attach_err;
+            return wp_error_wrap(err, "destroy VM '%s'", id);
+        }
+        /* its process is gone: only files are left */
+        return wp_rm_tree(dir, err);
+    }
+    if (hv_destroy(vm, err) < 0)
+        return wp_error_wrap(err, "destroy VM '%s'", id);
+    return 0;
+}

@@ -1,0 +1,243 @@
+/* qemu_proc.c - QEMU process handling (see qemu_proc.h). */
+#include "qemu_proc.h"
+
+#include <errno.h>       /* errno */
+#include <fcntl.h>       /* open, fcntl */
+#include <limits.h>      /* PATH_MAX, INT_MAX */
+#include <poll.h>        /* poll */
+#include <signal.h>      /* SIGKILL, sigprocmask */
+#include <stdio.h>       /* snprintf */
+#include <stdlib.h>      /* strtol */
+#include <string.h>      /* strlen, memcmp */
+#include <sys/socket.h>  /* socket, bind, listen */
+#include <sys/syscall.h> /* SYS_pidfd_open, SYS_pidfd_send_signal, SYS_close_range */
+#include <sys/un.h>      /* sockaddr_un */
+#include <sys/wait.h>    /* waitpid */
+#include <unistd.h>      /* fork, execv, dup2 */
+
+#include "qemu_argv.h"
+#include "wp_cleanup.h"
+#include "wp_fs.h"
+#include "wp_time.h"
+
+int qemu_listen_unix(const char *path, wp_error_t *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return wp_error_set(err, ENAMETOOLONG, "socket path '%s' is too long", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return wp_error_errno(err, errno, "create socket '%s'", path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return wp_error_errno(err, errno, "bind '%s'", path);
+    /* a small backlog: our own connect() waits in it until QEMU's main loop accepts */
+    if (listen(fd, 8) < 0)
+        return wp_error_errno(err, errno, "listen on '%s'", path);
+    return wp_steal_fd(&fd);
+}
+
+/* In the child between fork and exec: async-signal-safe calls only. */
+static void child_exec(char *const argv[], int qmp_fd, int agent_fd, int log_fd, int null_fd)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL); /* the daemon's blocked signals are not QEMU's */
+    if (setsid() < 0)
+        _exit(126);
+    /* Lift every source above the targets first so no dup2 overwrites a source. */
+    int q = fcntl(qmp_fd, F_DUPFD_CLOEXEC, 16);
+    int a = agent_fd >= 0 ? fcntl(agent_fd, F_DUPFD_CLOEXEC, 16) : -1;
+    int l = fcntl(log_fd, F_DUPFD_CLOEXEC, 16);
+    int n = fcntl(null_fd, F_DUPFD_CLOEXEC, 16);
+    if (q < 0 || l < 0 || n < 0 || (agent_fd >= 0 && a < 0))
+        _exit(126);
+    /* dup2 leaves the new fds without FD_CLOEXEC: exactly these survive exec */
+    if (dup2(n, STDIN_FILENO) < 0 || dup2(l, STDOUT_FILENO) < 0 || dup2(l, STDERR_FILENO) < 0 ||
+        dup2(q, QEMU_QMP_FD) < 0 || (a >= 0 && dup2(a, QEMU_AGENT_FD) < 0))
+        _exit(126);
+    int first = a >= 0 ? QEMU_AGENT_FD + 1 : QEMU_AGENT_FD;
+    /* fds another thread opened without O_CLOEXEC must not reach QEMU */
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) < 0)
+        for (int fd = first; fd < 4096; fd++)
+            close(fd);
+    execv(argv[0], argv);
+    static const char msg[] = "warmpool: exec of QEMU failed\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)w;
+    _exit(127);
+}
+
+int qemu_proc_spawn(qemu_proc_t *p, char *const argv[], int qmp_fd, int agent_fd, int log_fd,
+                    wp_error_t *err)
+{
+    _cleanup_close_ int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return wp_error_errno(err, errno, "open '/dev/null'");
+    pid_t pid = fork();
+    if (pid < 0)
+        return wp_error_errno(err, errno, "fork for '%s'", argv[0]);
+    if (pid == 0)
+        child_exec(argv, qmp_fd, agent_fd, log_fd, null_fd);
+    *p = (qemu_proc_t){.pid = pid, .pidfd = -1, .is_child = true};
+    /* race-free for our own child: it cannot be reaped by anyone else meanwhile */
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (p->pidfd < 0) {
+        int e = errno;
+        if (e == ESRCH) { /* already reaped: SIGCHLD is ignored in this process */
+            p->exited = true;
+            return 0;
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return wp_error_errno(err, e, "pidfd_open for QEMU pid %d", (int)pid);
+    }
+    return 0;
+}
+
+int qemu_proc_adopt(qemu_proc_t *p, pid_t pid, wp_error_t *err)
+{
+    *p = (qemu_proc_t){.pid = pid, .pidfd = -1};
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (p->pidfd < 0)
+        return wp_error_errno(err, errno, "QEMU pid %d", (int)pid);
+    if (qemu_proc_exited(p))
+        return wp_error_set(err, ESRCH, "QEMU pid %d has exited", (int)pid);
+    return 0;
+}
+
+bool qemu_proc_exited(qemu_proc_t *p)
+{
+    if (p->exited || p->pid <= 0)
+        return true;
+    if (p->is_child) {
+        int status;
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid || (r < 0 && errno == ECHILD)) {
+            p->exited = true;
+            p->status = r == p->pid ? status : 0;
+        }
+        return p->exited;
+    }
+    struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+    if (p->pidfd >= 0 && poll(&pfd, 1, 0) == 1)
+        p->exited = true;
+    return p->exited;
+}
+
+int qemu_proc_wait(qemu_proc_t *p, int64_t deadline_ns)
+{
+    while (!qemu_proc_exited(p)) {
+        if (p->pidfd < 0)
+            return -1;
+        int64_t left = deadline_ns - wp_now_mono_ns();
+        if (left <= 0)
+            return -1;
+        int64_t ms = (left + 999999) / 1000000;
+        struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+        /* the pidfd turns readable when the process exits (a zombie, for our child) */
+        if (poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms) < 0 && errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
+void qemu_proc_kill(qemu_proc_t *p)
+{
+    if (qemu_proc_exited(p))
+        return;
+    if (p->pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+}
+
+void qemu_proc_release(qemu_proc_t *p)
+{
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    p->pidfd = -1;
+}
+
+void qemu_proc_exit_reason(const qemu_proc_t *p, char *out, size_t len)
+{
+    if (!p->is_child)
+        snprintf(out, len, "has exited");
+    else if (WIFEXITED(p->status))
+        snprintf(out, len, "exited with status %d", WEXITSTATUS(p->status));
+    else if (WIFSIGNALED(p->status))
+        snprintf(out, len, "was killed by signal %d", WTERMSIG(p->status));
+    else
+        snprintf(out, len, "has exited");
+}
+
+int qemu_pidfile_write(const char *runtime_dir, pid_t pid, wp_error_t *err)
+{
+    char path[PATH_MAX], text[32];
+    snprintf(path, sizeof(path), "%s/%s", runtime_dir, QEMU_PIDFILE);
+    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return wp_error_errno(err, errno, "create '%s'", path);
+    /* no fsync: the runtime directory does not outlive a host reboot, nor does QEMU */
+    if (wp_write_all(fd, text, (size_t)n, err) < 0)
+        return wp_error_wrap(err, "write '%s'", path);
+    return 0;
+}
+
+int qemu_pidfile_read(const char *runtime_dir, pid_t *pid, wp_error_t *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", runtime_dir, QEMU_PIDFILE);
+    _cleanup_free_ char *text = wp_read_file(path, 64, NULL, err);
+    if (text == NULL)
+        return -1;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (v <= 0 || v > INT_MAX || (*end != '\n' && *end != '\0'))
+        return wp_error_set(err, EINVAL, "'%s' does not hold a pid", path);
+    *pid = (pid_t)v;
+    return 0;
+}
+
+bool qemu_proc_is_vm(pid_t pid, const char *runtime_dir)
+{
+    char path[64], want[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    int wlen = snprintf(want, sizeof(want), "file:%s/%s", runtime_dir, QEMU_CONSOLE);
+    size_t len = 0;
+    _cleanup_free_ char *args = wp_read_file(path, 1 << 20, &len, NULL);
+    if (args == NULL)
+        return false;
+    /* arguments are NUL-separated; match one whole argument */
+    for (size_t off = 0; off < len; off += strlen(args + off) + 1)
+        if (strcmp(args + off, want) == 0 && wlen > 0)
+            return true;
+    return false;
+}
+
+void qemu_log_tail(const char *runtime_dir, char *out, size_t len)
+{
+    char path[PATH_MAX], buf[1024];
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "%s/%s", runtime_dir, QEMU_LOG);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t start = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, start);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    /* keep the last three non-empty lines, newest last, on one line */
+    const char *lines[3] = {0};
+    size_t nl = 0;
+    for (char *save = NULL, *l = strtok_r(buf, "\r\n", &save); l;
+         l = strtok_r(NULL, "\r\n", &save)) {
+        if (nl == 3)
+            memmove(lines, lines + 1, 2 * sizeof(lines[0]));
+        lines[nl == 3 ? 2 : nl++] = l;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < nl && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? " | " : "", lines[i]);
+}

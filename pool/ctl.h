@@ -1,0 +1,29 @@
+/* ctl.h - warmpoolctl's shared pieces: global options and the command table.
+ * Each command file implements `int ctl_<verb>(ctl_t *ctl, int argc, char **argv)`
+ * returning the process exit status (0 ok, 1 failure, 2 usage). */
+#ifndef CTL_H
+#define CTL_H
+
+#include <stdbool.h> /* bool */
+
+#include "factory.h"
+
+typedef struct ctl {
+    factory_config_t factory_cfg;
+    bool json;
+    factory_t *factory; /* opened on first use by ctl_factory() */
+} ctl_t;
+
+/* The factory, opened on first use; NULL after printing the error. */
+factory_t *ctl_factory(ctl_t *ctl);
+
+/* Print "warmpoolctl: <message>" to stderr; returns 1. */
+int ctl_fail(const wp_error_t *err);
+/* Print a usage error and the hint to run --help; returns 2. */
+int ctl_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int ctl_template(ctl_t *ctl, int argc, char **argv);
+int ctl_clone(ctl_t *ctl, int argc, char **argv);
+int ctl_vm(ctl_t *ctl, int argc, char **argv);
+
+#endif

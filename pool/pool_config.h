@@ -1,0 +1,109 @@
+/* pool_config.h - warmpoold's configuration: a JSON file, every field optional.
+ *
+ * The daemon starts with no file at all: pool_config_defaults() gives a
+ * usable configuration with no templates (pools are then sized live with
+ * `warmpoolctl pool set`). The file format, every key optional:
+ *
+ *   {
+ *     "runtime_dir": "/run/warmpool",             per-VM sockets and logs
+ *     "state_dir": "/var/lib/warmpool/state",     the journal
+ *     "store_dir": "/var/lib/warmpool/templates", the template store
+ *     "memory_dir": "/dev/shm/warmpool",          template memory files
+ *     "api_socket": "ipc:///run/warmpool/warmpoold.sock",
+ *     "metrics_address": "http://127.0.0.1:9464/metrics",
+ *     "refill_concurrency": 2,                    clones in flight, 1..64
+ *     "log_level": "warn",                        error|warn|info|debug
+ *     "qemu_binary": null,                        null: from PATH
+ *     "templates": {
+ *       "small": {"target": 3, "min": 0, "max": 16,
+ *                 "sizing": "fixed" | "auto", "warm_state": "paused" | "running"}
+ *     }
+ *   }
+ *
+ * Validation is strict: an unknown key, a wrong type, a relative path, or
+ * min <= target <= max violated fails with one sentence naming the field as a
+ * path ("templates.small.max: ..."). Duplicate keys are rejected.
+ *
+ * Ownership: a pool_config_t owns its strings and template array; free it
+ * with pool_config_free(). Read-only after load: any thread may read it. */
+#ifndef POOL_CONFIG_H
+#define POOL_CONFIG_H
+
+#include <stddef.h> /* size_t */
+
+#include "wp_error.h"
+
+#define POOL_NAME_MAX      32 /* template names, as the factory: [a-z0-9][a-z0-9_-]* */
+#define POOL_TEMPLATES_MAX 64
+#define POOL_CONCURRENCY_MAX 64
+#define POOL_TARGET_MAX      4096 /* a sanity bound on any pool size */
+
+#define POOL_DEFAULT_RUNTIME_DIR "/run/warmpool"
+#define POOL_DEFAULT_STATE_DIR   "/var/lib/warmpool/state"
+#define POOL_DEFAULT_STORE_DIR   "/var/lib/warmpool/templates"
+#define POOL_DEFAULT_MEMORY_DIR  "/dev/shm/warmpool"
+#define POOL_DEFAULT_API_SOCKET  "ipc:///run/warmpool/warmpoold.sock"
+#define POOL_DEFAULT_METRICS     "http://127.0.0.1:9464/metrics"
+#define POOL_DEFAULT_CONCURRENCY 2
+#define POOL_DEFAULT_TARGET      1
+#define POOL_DEFAULT_MIN         0
+#define POOL_DEFAULT_MAX         16
+
+typedef enum pool_sizing_mode {
+    POOL_SIZING_FIXED = 0, /* warm == target */
+    POOL_SIZING_AUTO = 1,  /* target follows demand within [min, max] (pool_sizing.h) */
+} pool_sizing_mode_t;
+
+typedef enum pool_warm_state {
+    POOL_WARM_PAUSED = 0,  /* vCPUs stopped while waiting: zero CPU, resumed on acquire */
+    POOL_WARM_RUNNING = 1, /* left running: no resume on acquire, costs idle CPU */
+} pool_warm_state_t;
+
+typedef struct pool_template_config {
+    char name[POOL_NAME_MAX + 1];
+    unsigned target; /* fixed: the warm count; auto: the starting target */
+    unsigned min;
+    unsigned max;
+    pool_sizing_mode_t sizing;
+    pool_warm_state_t warm_state;
+} pool_template_config_t;
+
+typedef struct pool_config {
+    char *runtime_dir;
+    char *state_dir;
+    char *store_dir;
+    char *memory_dir;
+    char *api_socket;      /* nng URL, ipc:// */
+    char *metrics_address; /* http://host:port/path */
+    char *log_level;
+    char *qemu_binary; /* NULL: from PATH */
+    unsigned refill_concurrency;
+    size_t n_templates;
+    pool_template_config_t *templates;
+} pool_config_t;
+
+/* A configuration with every default and no templates. */
+pool_config_t *pool_config_defaults(wp_error_t *err);
+
+/* Parse JSON text; `origin` names the source in errors (a path, "<string>"). */
+pool_config_t *pool_config_parse(const char *text, const char *origin, wp_error_t *err);
+
+/* Load a file; path NULL means defaults only. */
+pool_config_t *pool_config_load(const char *path, wp_error_t *err);
+
+void pool_config_free(pool_config_t *cfg);
+
+/* The template's entry, or NULL. */
+const pool_template_config_t *pool_config_template(const pool_config_t *cfg, const char *name);
+
+/* 0 when name is a valid template name, else -1 with EINVAL naming it. */
+int pool_template_name_check(const char *name, wp_error_t *err);
+
+/* Check min <= target <= max <= POOL_TARGET_MAX for template `name`. */
+int pool_template_bounds_check(const char *name, unsigned target, unsigned min, unsigned max,
+                               wp_error_t *err);
+
+const char *pool_sizing_mode_name(pool_sizing_mode_t mode);
+const char *pool_warm_state_name(pool_warm_state_t state);
+
+#endif

@@ -1,0 +1,250 @@
+/* pool_refill.c - the refill workers: keep every template's supply (warm +
+ * cloning) at its target, a bounded number of clones at a time, and destroy
+ * surplus warm VMs when a target drops.
+ *
+ * Work is claimed by compare-and-swap on a template's `supply`, so workers
+ * never clone past a target, whatever they race with. Workers sleep on a
+ * semaphore that acquires, deaths and size changes post to; the only timed
+ * wait is the back-off after clone failures (100 ms doubling to 30 s), so a
+ * template that cannot be cloned does not spin a core. Threads: the workers
+ * are started and joined by pool.c; pool_refill_donate and
+ * pool_refill_note_clone may be called from any registered thread. */
+#include "pool_internal.h"
+
+#include <errno.h>  /* EINTR */
+#include <stdlib.h> /* calloc */
+#include <time.h>   /* timespec */
+
+#include "wp_log.h"
+#include "wp_time.h"
+
+#define BACKOFF_MIN_NS (100 * 1000000ll)
+#define BACKOFF_MAX_NS (30 * 1000000000ll)
+
+typedef enum work {
+    WORK_NONE,
+    WORK_CLONE,
+    WORK_SHRINK,
+} work_t;
+
+/* Claim one unit of work; *wake_at gets the earliest back-off expiry when
+ * there is none (0: no timed wake needed). */
+static work_t pick(pool_t *pool, pool_tpl_t **out, int64_t *wake_at)
+{
+    size_t n = atomic_load_explicit(&pool->n_tpls, memory_order_acquire);
+    unsigned start = atomic_fetch_add(&pool->refill_rr, 1);
+    int64_t now = wp_now_mono_ns();
+    for (size_t k = 0; k < n; k++) {
+        pool_tpl_t *t = pool->tpls[(start + k) % n];
+        int target = (int)atomic_load(&t->target);
+        int supply = atomic_load(&t->supply);
+        while (supply > target && atomic_load(&t->warm) > 0) {
+            if (atomic_compare_exchange_weak(&t->supply, &supply, supply - 1)) {
+                *out = t;
+                return WORK_SHRINK;
+            }
+        }
+        if (supply >= target)
+            continue;
+        int64_t until = atomic_load(&t->backoff_until_ns);
+        if (until > now) {
+            if (*wake_at == 0 || until < *wake_at)
+                *wake_at = until;
+            continue;
+        }
+        while (supply < target) {
+            if (atomic_compare_exchange_weak(&t->supply, &supply, supply + 1)) {
+                atomic_fetch_add(&t->cloning, 1);
+                *out = t;
+                return WORK_CLONE;
+            }
+        }
+    }
+    return WORK_NONE;
+}
+
+void pool_refill_note_clone(pool_tpl_t *t, int64_t ns)
+{
+    pool_histogram_record(&t->stats.clone_latency, ns);
+    pool_counter_inc(&t->stats.clones);
+    atomic_fetch_add(&t->clone_ns_sum, (uint64_t)ns);
+    atomic_fetch_add(&t->clone_n, 1);
+}
+
+/* Pause (if the pool keeps VMs paused), record, journal. Takes the handle;
+ * NULL (handle destroyed) on failure. */
+static pool_vm_t *setup_warm(pool_t *pool, pool_tpl_t *t, pool_source_vm_t *h,
+                             const pool_vm_info_t *info, wp_error_t *err)
+{
+    bool pause = atomic_load(&t->warm_state) == POOL_WARM_PAUSED;
+    if (pause && pool->src.ops->pause(pool->src.self, h, err) < 0) {
+        wp_error_wrap(err, "pause VM '%s'", info->id);
+        pool->src.ops->destroy(pool->src.self, h, NULL);
+        return NULL;
+    }
+    pool_vm_t *vm = pool_vm_new(t, h, info);
+    if (vm == NULL) {
+        wp_error_errno(err, ENOMEM, "VM '%s'", info->id);
+        pool->src.ops->destroy(pool->src.self, h, NULL);
+        return NULL;
+    }
+    vm->paused = pause;
+    /* Not fsync'd: a warm VM the journal loses is found by the orphan sweep
+     * on the next start and destroyed; nobody was promised anything. */
+    if (pool_vm_table_add(pool, vm, err) < 0 ||
+        pool_vm_journal(pool, vm, POOL_JREC_WARM, false, err) < 0) {
+        pool_vm_destroy(pool, vm, "not recorded");
+        pool_vm_retire(pool, vm);
+        return NULL;
+    }
+    return vm;
+}
+
+/* Queue a set-up VM whose supply was reserved, unless the target dropped
+ * meanwhile or we are stopping. */
+static void offer_reserved(pool_t *pool, pool_vm_t *vm)
+{
+    pool_tpl_t *t = vm->tpl;
+    int supply = atomic_load(&t->supply);
+    while (supply > (int)atomic_load(&t->target) || atomic_load(&pool->stopping)) {
+        if (atomic_compare_exchange_weak(&t->supply, &supply, supply - 1)) {
+            pool_vm_destroy(pool, vm, "surplus");
+            pool_vm_retire(pool, vm);
+            return;
+        }
+    }
+    pool_warm_put(pool, vm);
+}
+
+void pool_refill_donate(pool_t *pool, pool_tpl_t *t, pool_source_vm_t *h,
+                        const pool_vm_info_t *info)
+{
+    int supply = atomic_load(&t->supply);
+    bool reserved = false;
+    while (!reserved && supply < (int)atomic_load(&t->target) && !atomic_load(&pool->stopping))
+        reserved = atomic_compare_exchange_weak(&t->supply, &supply, supply + 1);
+    if (!reserved) {
+        pool->src.ops->destroy(pool->src.self, h, NULL);
+        return;
+    }
+    wp_error_t err = {0};
+    pool_vm_t *vm = setup_warm(pool, t, h, info, &err);
+    if (vm == NULL) {
+        atomic_fetch_sub(&t->supply, 1);
+        wp_log_warn("pool '%s': %s", t->name, err.msg);
+        return;
+    }
+    offer_reserved(pool, vm);
+}
+
+static void clone_failed(pool_t *pool, pool_tpl_t *t, const wp_error_t *err)
+{
+    unsigned streak = atomic_fetch_add(&t->fail_streak, 1) + 1;
+    int64_t backoff = BACKOFF_MIN_NS << (streak > 9 ? 9 : streak - 1);
+    if (backoff > BACKOFF_MAX_NS)
+        backoff = BACKOFF_MAX_NS;
+    /* back-off before giving the slot back, or another worker retries now */
+    atomic_store(&t->backoff_until_ns, wp_now_mono_ns() + backoff);
+    pool_counter_inc(&t->stats.clone_failures);
+    atomic_fetch_sub(&t->cloning, 1);
+    atomic_fetch_sub(&t->supply, 1);
+    wp_log_warn("pool '%s': clone failed (%u in a row, next try in %.1f s): %s", t->name, streak,
+                (double)backoff / 1e9, err->msg);
+    pool_notify(pool);
+}
+
+static void refill_clone(pool_t *pool, pool_tpl_t *t)
+{
+    pool_vm_info_t info = {0};
+    pool_source_vm_t *h = NULL;
+    wp_error_t err = {0};
+    int64_t t0 = wp_now_mono_ns();
+    if (pool->src.ops->clone(pool->src.self, t->name, 0, &info, &h, &err) < 0) {
+        clone_failed(pool, t, &err);
+        return;
+    }
+    pool_refill_note_clone(t, wp_now_mono_ns() - t0);
+    pool_vm_t *vm = setup_warm(pool, t, h, &info, &err);
+    if (vm == NULL) {
+        clone_failed(pool, t, &err);
+        return;
+    }
+    atomic_store(&t->fail_streak, 0);
+    atomic_fetch_sub(&t->cloning, 1);
+    wp_log_debug("VM '%s' of '%s' warm (clone %.0f ms)", info.id, t->name,
+                 wp_ms_between(t0, wp_now_mono_ns()));
+    offer_reserved(pool, vm);
+}
+
+static void refill_shrink(pool_t *pool, pool_tpl_t *t)
+{
+    pool_vm_t *vm = pool_warm_take(pool, t, POOL_VM_DESTROYING);
+    if (vm == NULL) {
+        /* acquirers took them first (and counted them): give the claim back */
+        atomic_fetch_add(&t->supply, 1);
+        return;
+    }
+    pool_vm_destroy(pool, vm, "pool shrunk");
+    pool_vm_retire(pool, vm);
+}
+
+static void idle_wait(pool_t *pool, int64_t wake_at)
+{
+    if (wake_at == 0) {
+        while (sem_wait(&pool->refill_sem) < 0 && errno == EINTR)
+            ;
+        return;
+    }
+    struct timespec ts = {.tv_sec = wake_at / 1000000000, .tv_nsec = wake_at % 1000000000};
+    while (sem_clockwait(&pool->refill_sem, CLOCK_MONOTONIC, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void *worker_main(void *arg)
+{
+    pool_t *pool = arg;
+    pool_thread_online();
+    while (!atomic_load(&pool->stopping)) {
+        pool_tpl_t *t = NULL;
+        int64_t wake_at = 0;
+        switch (pick(pool, &t, &wake_at)) {
+        case WORK_CLONE:
+            refill_clone(pool, t);
+            break;
+        case WORK_SHRINK:
+            refill_shrink(pool, t);
+            break;
+        case WORK_NONE:
+            idle_wait(pool, wake_at);
+            break;
+        }
+    }
+    return NULL;
+}
+
+int pool_refill_start(pool_t *pool, wp_error_t *err)
+{
+    pool->workers = calloc(pool->n_workers, sizeof(*pool->workers));
+    if (pool->workers == NULL)
+        return wp_error_errno(err, ENOMEM, "refill workers");
+    for (unsigned i = 0; i < pool->n_workers; i++) {
+        int ret = pthread_create(&pool->workers[i], NULL, worker_main, pool);
+        if (ret != 0) {
+            pool->n_workers = i; /* join what did start */
+            pool_refill_stop(pool);
+            return wp_error_errno(err, ret, "start refill worker %u", i);
+        }
+    }
+    return 0;
+}
+
+void pool_refill_stop(pool_t *pool)
+{
+    atomic_store(&pool->stopping, true);
+    for (unsigned i = 0; i < pool->n_workers; i++)
+        sem_post(&pool->refill_sem);
+    for (unsigned i = 0; i < pool->n_workers; i++)
+        pthread_join(pool->workers[i], NULL);
+    free(pool->workers);
+    pool->workers = NULL;
+}

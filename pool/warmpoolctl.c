@@ -1,0 +1,139 @@
+/* warmpoolctl.c - the warmpool command-line tool: global options and
+ * dispatch. Commands live in ctl_*.c. */
+#include <getopt.h> /* getopt_long */
+#include <stdarg.h> /* va_list */
+#include <stdio.h>  /* fprintf */
+#include <string.h> /* strcmp */
+
+#include "ctl.h"
+#include "wp_log.h"
+
+static const char usage_text[] =
+    "Usage: warmpoolctl [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Build VM templates and clone them (no daemon needed for these commands).\n"
+    "\n"
+    "Commands:\n"
+    "  template build NAME --kernel FILE --initrd FILE [--cmdline TEXT] [--memory MIB]\n"
+    "                 [--vcpus N] [--machine TYPE] [--cpu MODEL] [--agent-timeout SEC] [--force]\n"
+    "                         boot a guest, wait for its agent, save it as template NAME\n"
+    "  template ls            list templates\n"
+    "  template inspect NAME  print a template's manifest\n"
+    "  template rm NAME       remove a template (running clones are not affected)\n"
+    "  clone TEMPLATE [--count N] [--keep]\n"
+    "                         clone TEMPLATE N times (default 1), show each clone's timings and\n"
+    "                         a random sample from its agent, then destroy it (unless --keep)\n"
+    "  vm ls                  list VMs left running with --keep\n"
+    "  vm destroy ID...       destroy VMs by id\n"
+    "\n"
+    "Options:\n"
+    "  --store DIR        template store (default " FACTORY_DEFAULT_STORE ")\n"
+    "  --memory-dir DIR   where template memory files live, on a memory filesystem\n"
+    "                     (default " FACTORY_DEFAULT_MEM ")\n"
+    "  --runtime-dir DIR  per-VM sockets and logs (default " FACTORY_DEFAULT_RUN ")\n"
+    "  --qemu PATH        QEMU binary (default: qemu-system-x86_64 from PATH)\n"
+    "  --json             machine-readable output\n"
+    "  --log-level LEVEL  error, warn (default), info or debug\n"
+    "  -h, --help         this text\n"
+    "  --version          print the version\n";
+
+factory_t *ctl_factory(ctl_t *ctl)
+{
+    if (ctl->factory == NULL) {
+        wp_error_t err = {0};
+        ctl->factory = factory_open(&ctl->factory_cfg, &err);
+        if (ctl->factory == NULL)
+            ctl_fail(&err);
+    }
+    return ctl->factory;
+}
+
+int ctl_fail(const wp_error_t *err)
+{
+    fprintf(stderr, "warmpoolctl: %s\n", err->msg);
+    return 1;
+}
+
+int ctl_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "warmpoolctl %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nRun 'warmpoolctl --help' for usage.\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_STORE = 256, OPT_MEM, OPT_RUN, OPT_QEMU, OPT_JSON, OPT_LOG, OPT_VERSION };
+    static const struct option options[] = {
+        {"store", required_argument, NULL, OPT_STORE},
+        {"memory-dir", required_argument, NULL, OPT_MEM},
+        {"runtime-dir", required_argument, NULL, OPT_RUN},
+        {"qemu", required_argument, NULL, OPT_QEMU},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"log-level", required_argument, NULL, OPT_LOG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    ctl_t ctl = {0};
+    int c;
+    /* '+': stop at the command; its own options are parsed by the command */
+    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_STORE:
+            ctl.factory_cfg.store_dir = optarg;
+            break;
+        case OPT_MEM:
+            ctl.factory_cfg.memory_dir = optarg;
+            break;
+        case OPT_RUN:
+            ctl.factory_cfg.runtime_dir = optarg;
+            break;
+        case OPT_QEMU:
+            ctl.factory_cfg.qemu_binary = optarg;
+            break;
+        case OPT_JSON:
+            ctl.json = true;
+            break;
+        case OPT_LOG: {
+            wp_log_level_t level;
+            if (wp_log_parse_level(optarg, &level) < 0)
+                return ctl_usage("", "unknown log level '%s'", optarg);
+            wp_log_set_level(level);
+            break;
+        }
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("warmpoolctl %s\n", WP_VERSION);
+            return 0;
+        default:
+            fprintf(stderr, "Run 'warmpoolctl --help' for usage.\n");
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    optind = 0; /* commands run their own getopt over sub_argv; 0 resets GNU getopt */
+    int status;
+    if (strcmp(cmd, "template") == 0)
+        status = ctl_template(&ctl, sub_argc, sub_argv);
+    else if (strcmp(cmd, "clone") == 0)
+        status = ctl_clone(&ctl, sub_argc, sub_argv);
+    else if (strcmp(cmd, "vm") == 0)
+        status = ctl_vm(&ctl, sub_argc, sub_argv);
+    else
+        status = ctl_usage(cmd, "unknown command");
+    factory_close(ctl.factory);
+    return status;
+}

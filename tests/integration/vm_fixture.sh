@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# CTest fixture for the VM suites: `setup` builds ONE template that every VM
+# test shares; `cleanup` removes it and stops any VM a crashed test left
+# behind under the test root (by the pid in its own runtime directory, so
+# nothing else on the machine is touched).
+#   vm_fixture.sh setup|cleanup ROOT WARMPOOLCTL GUEST_DIR
+set -euo pipefail
+action=$1 root=$2 ctl=$3 guest=$4
+opts=(--store "$root/store" --memory-dir "$root/mem" --runtime-dir "$root/run")
+
+case $action in
+setup)
+  if [ ! -f "$guest/vmlinuz" ] || [ ! -f "$guest/initrd.img" ]; then
+    echo "guest image missing in '$guest': build it with deploy/guest/build-image.sh $guest" >&2
+    exit 1
+  fi
+  rm -rf "$root"
+  mkdir -p "$root"
+  "$ctl" "${opts[@]}" template build small --kernel "$guest/vmlinuz" --initrd "$guest/initrd.img"
+  ;;
+cleanup)
+  for pidfile in "$root"/run/vms/*/qemu.pid; do
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    dir=$(dirname "$pidfile")
+    # only a QEMU whose command line names this test's runtime dir
+    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; then
+      echo "vm_fixture: stopping leaked QEMU $pid ($dir)" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$root"
+  ;;
+*)
+  echo "usage: $0 setup|cleanup ROOT WARMPOOLCTL GUEST_DIR" >&2
+  exit 2
+  ;;
+esac
