@@ -79,15 +79,20 @@ void pool_notify(pool_t *pool)
 
 int pool_wait_change(pool_t *pool, uint64_t *gen, int64_t deadline_ns)
 {
+    if (atomic_load(&pool->closing))
+        return -1;
     uint64_t cur = atomic_load(&pool->gen);
     if (*gen == 0 || cur != *gen) {
         *gen = cur;
         return 1;
     }
     struct timespec ts = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
+    /* Counted as a call so that pool_stop waits for us to leave; pool_close
+     * wakes us (it bumps gen). */
+    atomic_fetch_add(&pool->active_calls, 1);
     pthread_mutex_lock(&pool->gate_lock);
     atomic_fetch_add(&pool->gen_waiters, 1);
-    while (atomic_load(&pool->gen) == *gen) {
+    while (atomic_load(&pool->gen) == *gen && !atomic_load(&pool->closing)) {
         if (deadline_ns == 0)
             pthread_cond_wait(&pool->gate_cond, &pool->gate_lock);
         else if (pthread_cond_timedwait(&pool->gate_cond, &pool->gate_lock, &ts) == ETIMEDOUT)
@@ -95,6 +100,9 @@ int pool_wait_change(pool_t *pool, uint64_t *gen, int64_t deadline_ns)
     }
     atomic_fetch_sub(&pool->gen_waiters, 1);
     pthread_mutex_unlock(&pool->gate_lock);
+    pool_call_leave(pool);
+    if (atomic_load(&pool->closing))
+        return -1;
     cur = atomic_load(&pool->gen);
     int changed = cur != *gen;
     *gen = cur;
@@ -164,8 +172,8 @@ int pool_set_size(pool_t *pool, const char *name, const pool_size_t *size, wp_er
         return -1;
     if (pool_call_enter(pool, err) < 0)
         return -1;
-    pool_template_config_t defaults = {.target = size->target, .min = size->min,
-                                       .max = size->max, .sizing = size->sizing};
+    pool_template_config_t defaults = {
+        .target = size->target, .min = size->min, .max = size->max, .sizing = size->sizing};
     snprintf(defaults.name, sizeof(defaults.name), "%s", name);
     pool_tpl_t *t = pool_tpl_get(pool, &defaults, err);
     if (t != NULL) {
@@ -258,8 +266,8 @@ pool_t *pool_open(const pool_options_t *opt, pool_recovery_t *report, wp_error_t
             return NULL;
         }
     pool_journal_replay_t replay;
-    pool->journal = pool_journal_open(opt->config->state_dir, opt->journal_compact_bytes,
-                                      &replay, err);
+    pool->journal =
+        pool_journal_open(opt->config->state_dir, opt->journal_compact_bytes, &replay, err);
     pool_recovery_t local = {0};
     if (pool->journal == NULL || pool_recover(pool, &replay, &local, err) < 0) {
         pool_journal_replay_free(&replay);
@@ -293,6 +301,7 @@ int pool_start(pool_t *pool, wp_error_t *err)
 void pool_close(pool_t *pool)
 {
     atomic_store(&pool->closing, true);
+    pool_notify(pool); /* wake pool_wait_change callers so pool_stop need not wait for them */
 }
 
 /* With every thread gone: destroy warm VMs, detach leased ones. */

@@ -49,18 +49,18 @@
 typedef struct pool pool_t;
 
 typedef struct pool_options {
-    const pool_config_t *config; /* copied: templates and state_dir, refill concurrency */
-    pool_source_t source;        /* borrowed; must outlive the pool */
+    const pool_config_t *config;  /* copied: templates and state_dir, refill concurrency */
+    pool_source_t source;         /* borrowed; must outlive the pool */
     size_t journal_compact_bytes; /* 0: POOL_JOURNAL_COMPACT_DEFAULT */
     int sizing_tick_ms;           /* auto sizing and housekeeping period; 0: 1000 */
 } pool_options_t;
 
 /* What pool_open found and did. */
 typedef struct pool_recovery {
-    size_t leases_adopted;   /* leased VMs found running again */
-    size_t leases_dead;      /* leased VMs whose process was gone: marked dead */
-    size_t warm_adopted;     /* warm VMs put back in their queues */
-    size_t warm_destroyed;   /* warm VMs not wanted or not adoptable */
+    size_t leases_adopted;    /* leased VMs found running again */
+    size_t leases_dead;       /* leased VMs whose process was gone: marked dead */
+    size_t warm_adopted;      /* warm VMs put back in their queues */
+    size_t warm_destroyed;    /* warm VMs not wanted or not adoptable */
     size_t orphans_destroyed; /* VMs on the host the journal did not account for */
     size_t journal_truncated_bytes;
 } pool_recovery_t;
@@ -159,8 +159,9 @@ int pool_status(pool_t *pool, pool_template_status_t **out, size_t *count, wp_er
 /* Wait until pool state changes (a VM became warm, was leased, released,
  * died, a target moved) after generation *gen, or until deadline_ns
  * (absolute monotonic; 0: forever). Returns 1 on change with *gen updated,
- * 0 on timeout. Start with *gen = 0 to get the current generation at once.
- * For a `watch` API call and for tests. */
+ * 0 on timeout, -1 once the pool is closing (pool_close wakes every waiter).
+ * Start with *gen = 0 to get the current generation at once. For a `watch`
+ * API call and for tests. */
 int pool_wait_change(pool_t *pool, uint64_t *gen, int64_t deadline_ns);
 
 #endif

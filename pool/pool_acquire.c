@@ -130,8 +130,9 @@ int pool_acquire(pool_t *pool, const char *name, const pool_acquire_options_t *o
     int ret = -1;
     pool_tpl_t *t = pool_tpl_find(pool, name);
     if (t == NULL) {
-        wp_error_set(err, ENOENT, "acquire: no pool for template '%s' (size one with "
-                                  "'warmpoolctl pool set %s N')",
+        wp_error_set(err, ENOENT,
+                     "acquire: no pool for template '%s' (size one with "
+                     "'warmpoolctl pool set %s N')",
                      name, name);
         goto out;
     }
@@ -140,8 +141,9 @@ int pool_acquire(pool_t *pool, const char *name, const pool_acquire_options_t *o
     if (ret == 0) {
         pool_counter_inc(&t->stats.acquire_misses);
         if (opt->fail_fast)
-            ret = wp_error_set(err, EAGAIN, "no warm VM (target %u, %d cloning) and fail-fast "
-                                            "was asked",
+            ret = wp_error_set(err, EAGAIN,
+                               "no warm VM (target %u, %d cloning) and fail-fast "
+                               "was asked",
                                atomic_load(&t->target), atomic_load(&t->cloning));
         else
             ret = acquire_cloned(pool, t, opt->deadline_ns, out, err);

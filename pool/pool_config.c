@@ -84,11 +84,11 @@ int pool_template_name_check(const char *name, wp_error_t *err)
                             name ? name : "", POOL_NAME_MAX);
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  (i > 0 && (c == '-' || c == '_'));
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '-' || c == '_'));
         if (!ok)
-            return wp_error_set(err, EINVAL,
-                                "template name '%s' must match [a-z0-9][a-z0-9_-]*", name);
+            return wp_error_set(err, EINVAL, "template name '%s' must match [a-z0-9][a-z0-9_-]*",
+                                name);
     }
     return 0;
 }
@@ -118,14 +118,21 @@ const pool_template_config_t *pool_config_template(const pool_config_t *cfg, con
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "something else";
 }
@@ -226,8 +233,10 @@ static int parse_template(const char *name, const json_t *obj, pool_template_con
 static int parse_templates(const json_t *obj, pool_config_t *cfg, wp_error_t *err)
 {
     if (!json_is_object(obj))
-        return wp_error_set(err, EINVAL, "templates: expected an object keyed by template name, "
-                                         "got %s", type_name(obj));
+        return wp_error_set(err, EINVAL,
+                            "templates: expected an object keyed by template name, "
+                            "got %s",
+                            type_name(obj));
     size_t n = json_object_size(obj);
     if (n > POOL_TEMPLATES_MAX)
         return wp_error_set(err, EINVAL, "templates: %zu templates, at most %d", n,

@@ -33,8 +33,8 @@
 
 #include "wp_error.h"
 
-#define POOL_NAME_MAX      32 /* template names, as the factory: [a-z0-9][a-z0-9_-]* */
-#define POOL_TEMPLATES_MAX 64
+#define POOL_NAME_MAX        32 /* template names, as the factory: [a-z0-9][a-z0-9_-]* */
+#define POOL_TEMPLATES_MAX   64
 #define POOL_CONCURRENCY_MAX 64
 #define POOL_TARGET_MAX      4096 /* a sanity bound on any pool size */
 

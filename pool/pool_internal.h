@@ -62,12 +62,12 @@ typedef struct pool_vm {
     struct cds_lfht_node table_node;
     struct cds_wfcq_node queue_node; /* warm queue, then the retire queue */
     struct rcu_head rcu;
-    _Atomic int state;     /* pool_vm_state_t */
-    _Atomic bool exited;   /* set by the watcher before it tries any transition */
-    _Atomic int unqueue;   /* handshake: see the header comment */
-    bool watched;          /* exit fd in the epoll set; owner only */
-    bool in_table;         /* owner only */
-    bool paused;           /* owner only */
+    _Atomic int state;   /* pool_vm_state_t */
+    _Atomic bool exited; /* set by the watcher before it tries any transition */
+    _Atomic int unqueue; /* handshake: see the header comment */
+    bool watched;        /* exit fd in the epoll set; owner only */
+    bool in_table;       /* owner only */
+    bool paused;         /* owner only */
     pool_tpl_t *tpl;
     pool_source_vm_t *handle; /* NULL for a dead VM adopted from the journal */
     pool_vm_info_t info;
@@ -86,11 +86,11 @@ struct pool_tpl {
     _Atomic int warm, cloning, leased, dead;
     _Atomic int64_t backoff_until_ns; /* no refill clones before this (monotonic) */
     _Atomic unsigned fail_streak;
-    _Atomic uint64_t demand;                 /* acquires since the last tick */
-    _Atomic uint64_t clone_ns_sum, clone_n;  /* clone times since the last tick */
-    _Atomic bool sizing_reset;               /* re-seed the sizing state at the next tick */
-    _Atomic uint64_t rate_millis;            /* demand estimate x1000, for status */
-    pool_sizing_t sizing_state;              /* watcher thread only */
+    _Atomic uint64_t demand;                /* acquires since the last tick */
+    _Atomic uint64_t clone_ns_sum, clone_n; /* clone times since the last tick */
+    _Atomic bool sizing_reset;              /* re-seed the sizing state at the next tick */
+    _Atomic uint64_t rate_millis;           /* demand estimate x1000, for status */
+    pool_sizing_t sizing_state;             /* watcher thread only */
     pool_counters_t stats;
 };
 
@@ -107,7 +107,7 @@ struct pool {
 
     unsigned n_workers;
     pthread_t *workers;
-    sem_t refill_sem;          /* kicks for the refill workers */
+    sem_t refill_sem;           /* kicks for the refill workers */
     _Atomic unsigned refill_rr; /* where the next worker starts scanning templates */
 
     int epfd, wake_fd, timer_fd; /* the watcher's epoll set, its wakeup eventfd and tick timer */
@@ -146,8 +146,7 @@ int pool_vm_table_add(pool_t *pool, pool_vm_t *vm, wp_error_t *err);
 pool_vm_t *pool_vm_lookup(pool_t *pool, const char *id);
 int pool_vm_watch(pool_t *pool, pool_vm_t *vm);
 void pool_vm_unwatch(pool_t *pool, pool_vm_t *vm);
-int pool_vm_journal(pool_t *pool, pool_vm_t *vm, pool_jrec_kind_t kind, bool sync,
-                    wp_error_t *err);
+int pool_vm_journal(pool_t *pool, pool_vm_t *vm, pool_jrec_kind_t kind, bool sync, wp_error_t *err);
 /* Owner: destroy the VM, drop it from the table and journal it GONE. The
  * record itself is left for pool_vm_retire / pool_vm_unqueue_done. */
 void pool_vm_destroy(pool_t *pool, pool_vm_t *vm, const char *why);

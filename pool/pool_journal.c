@@ -2,15 +2,15 @@
  * journal (format and contract in pool_journal.h). */
 #include "pool_journal.h"
 
-#include <errno.h>     /* errno */
-#include <fcntl.h>     /* open */
-#include <pthread.h>   /* mutex, cond */
-#include <stdio.h>     /* snprintf, rename */
-#include <stdlib.h>    /* calloc */
-#include <string.h>    /* memcmp */
-#include <sys/file.h>  /* flock */
-#include <sys/stat.h>  /* fstat */
-#include <unistd.h>    /* fdatasync, ftruncate */
+#include <errno.h>    /* errno */
+#include <fcntl.h>    /* open */
+#include <pthread.h>  /* mutex, cond */
+#include <stdio.h>    /* snprintf, rename */
+#include <stdlib.h>   /* calloc */
+#include <string.h>   /* memcmp */
+#include <sys/file.h> /* flock */
+#include <sys/stat.h> /* fstat */
+#include <unistd.h>   /* fdatasync, ftruncate */
 
 #include "pool_journal_codec.h"
 #include "wp_cleanup.h"
@@ -119,7 +119,8 @@ static int replay_records(pool_journal_t *j, const uint8_t *buf, size_t len, siz
         if (derr.code != 0) {
             if (last)
                 break;
-            return wp_error_set(err, EBADMSG, "record at offset %zu is corrupt (%s) and %zu "
+            return wp_error_set(err, EBADMSG,
+                                "record at offset %zu is corrupt (%s) and %zu "
                                 "bytes follow it",
                                 off, derr.msg, left - POOL_JREC_HEADER - rlen);
         }
@@ -185,8 +186,8 @@ static int load(pool_journal_t *j, pool_journal_replay_t *replay, wp_error_t *er
     if (replay_records(j, buf, len, &good_end, err) < 0)
         return -1;
     if (good_end < len) {
-        wp_log_warn("journal '%s': cutting a torn last record (%zu bytes at offset %zu)",
-                    j->path, len - good_end, good_end);
+        wp_log_warn("journal '%s': cutting a torn last record (%zu bytes at offset %zu)", j->path,
+                    len - good_end, good_end);
         if (ftruncate(j->fd, (off_t)good_end) < 0 || fdatasync(j->fd) < 0)
             return wp_error_errno(err, errno, "truncate torn tail");
         replay->truncated_bytes = len - good_end;
@@ -316,8 +317,7 @@ int pool_journal_append(pool_journal_t *j, const pool_jrec_t *rec, bool sync, wp
 bool pool_journal_needs_compaction(pool_journal_t *j)
 {
     pthread_mutex_lock(&j->lock);
-    bool due = j->size > j->compact_bytes &&
-               j->size > 4 * (POOL_JOURNAL_MAGIC_LEN + j->live_bytes);
+    bool due = j->size > j->compact_bytes && j->size > 4 * (POOL_JOURNAL_MAGIC_LEN + j->live_bytes);
     pthread_mutex_unlock(&j->lock);
     return due;
 }
@@ -377,13 +377,13 @@ int pool_journal_compact(pool_journal_t *j, wp_error_t *err)
     j->fd = fd;
     j->size = POOL_JOURNAL_MAGIC_LEN + j->live_bytes;
     j->synced_seq = j->appended_seq; /* all of it was just fsync'd in the new file */
+    size_t after = j->size;
     int ret = fsync_dir(j->dir, err);
     if (ret < 0)
         j->failed = err ? err->code : EIO;
     pthread_mutex_unlock(&j->lock);
     if (ret == 0)
-        wp_log_info("journal '%s': compacted %zu bytes to %zu", j->path, before,
-                    POOL_JOURNAL_MAGIC_LEN + j->live_bytes);
+        wp_log_info("journal '%s': compacted %zu bytes to %zu", j->path, before, after);
     return ret;
 }
 

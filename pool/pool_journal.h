@@ -45,8 +45,8 @@
 #include "pool_source.h" /* pool_vm_info_t */
 #include "wp_error.h"
 
-#define POOL_TOKEN_BYTES 16
-#define POOL_JOURNAL_FILE "journal"
+#define POOL_TOKEN_BYTES             16
+#define POOL_JOURNAL_FILE            "journal"
 #define POOL_JOURNAL_COMPACT_DEFAULT (1u << 20) /* 1 MiB */
 
 typedef enum pool_jrec_kind {

@@ -12,9 +12,8 @@
  * (no run-time init, no global state) and fast enough for records of a
  * few hundred bytes. */
 static const uint32_t crc_nibble[16] = {
-    0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4,
-    0x4db26158, 0x5005713c, 0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c,
-    0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
+    0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
+    0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c, 0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
 };
 
 uint32_t pool_crc32(const void *data, size_t len)
@@ -122,8 +121,7 @@ int pool_jrec_decode(const uint8_t *payload, size_t len, pool_jrec_t *out, wp_er
     out->paused = (fixed[2] & FLAG_PAUSED) != 0;
     out->time_ns = (int64_t)((uint64_t)pool_be32(fixed + 4) << 32 | pool_be32(fixed + 8));
     out->vm.pid = (pid_t)pool_be32(fixed + 12);
-    if (!take(&c, out->token, POOL_TOKEN_BYTES) ||
-        !take_str(&c, out->vm.id, sizeof(out->vm.id)) ||
+    if (!take(&c, out->token, POOL_TOKEN_BYTES) || !take_str(&c, out->vm.id, sizeof(out->vm.id)) ||
         !take_str(&c, out->template_name, sizeof(out->template_name)) ||
         !take_str(&c, out->vm.agent_endpoint, sizeof(out->vm.agent_endpoint)) ||
         !take_str(&c, out->vm.runtime_dir, sizeof(out->vm.runtime_dir)) ||

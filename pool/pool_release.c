@@ -153,8 +153,8 @@ int pool_leases(pool_t *pool, pool_lease_summary_t **out, size_t *count, wp_erro
     cds_lfht_for_each_entry(pool->vms, &iter, vm, table_node)
     {
         int state = atomic_load(&vm->state);
-        if (list == NULL || (state != POOL_VM_LEASED && state != POOL_VM_DEAD &&
-                             state != POOL_VM_MARKING))
+        if (list == NULL ||
+            (state != POOL_VM_LEASED && state != POOL_VM_DEAD && state != POOL_VM_MARKING))
             continue;
         if (n == cap) {
             pool_lease_summary_t *grown = realloc(list, 2 * cap * sizeof(*list));

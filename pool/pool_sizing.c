@@ -12,8 +12,8 @@ void pool_sizing_init(pool_sizing_t *s, const pool_sizing_params_t *p, unsigned 
     s->clone_measured = false;
 }
 
-void pool_sizing_observe_demand(pool_sizing_t *s, const pool_sizing_params_t *p,
-                                unsigned acquires, double dt_s)
+void pool_sizing_observe_demand(pool_sizing_t *s, const pool_sizing_params_t *p, unsigned acquires,
+                                double dt_s)
 {
     if (!(dt_s > 0.0))
         return;

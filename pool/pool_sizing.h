@@ -64,8 +64,8 @@ typedef struct pool_sizing {
 void pool_sizing_init(pool_sizing_t *s, const pool_sizing_params_t *p, unsigned initial_target);
 
 /* One tick: `acquires` requests seen in the last `dt_s` seconds (dt_s > 0). */
-void pool_sizing_observe_demand(pool_sizing_t *s, const pool_sizing_params_t *p,
-                                unsigned acquires, double dt_s);
+void pool_sizing_observe_demand(pool_sizing_t *s, const pool_sizing_params_t *p, unsigned acquires,
+                                double dt_s);
 
 /* One measured clone duration in seconds. */
 void pool_sizing_observe_clone(pool_sizing_t *s, const pool_sizing_params_t *p, double clone_s);

@@ -32,16 +32,16 @@
 
 #include "wp_error.h"
 
-#define POOL_VM_ID_MAX   64  /* including NUL; ids are [a-z0-9-], as hv.h */
-#define POOL_PATH_MAX    256 /* including NUL; endpoints and directories */
+#define POOL_VM_ID_MAX 64  /* including NUL; ids are [a-z0-9-], as hv.h */
+#define POOL_PATH_MAX  256 /* including NUL; endpoints and directories */
 
 /* What a client needs to use a VM, and what the journal keeps about it. */
 typedef struct pool_vm_info {
-    char id[POOL_VM_ID_MAX];                /* unique on the host */
-    char agent_endpoint[POOL_PATH_MAX];     /* "unix:/path" or "vsock:CID:PORT" */
-    char runtime_dir[POOL_PATH_MAX];        /* per-VM sockets and logs */
-    char shared_dir[POOL_PATH_MAX];         /* host side of the guest's shared directory */
-    pid_t pid;                              /* the hypervisor process */
+    char id[POOL_VM_ID_MAX];            /* unique on the host */
+    char agent_endpoint[POOL_PATH_MAX]; /* "unix:/path" or "vsock:CID:PORT" */
+    char runtime_dir[POOL_PATH_MAX];    /* per-VM sockets and logs */
+    char shared_dir[POOL_PATH_MAX];     /* host side of the guest's shared directory */
+    pid_t pid;                          /* the hypervisor process */
 } pool_vm_info_t;
 
 typedef struct pool_source_vm pool_source_vm_t;

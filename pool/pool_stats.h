@@ -27,7 +27,7 @@ typedef struct pool_histogram {
 
 typedef struct pool_histogram_snapshot {
     uint64_t buckets[POOL_HIST_BOUNDS + 1]; /* not cumulative */
-    uint64_t count; /* sum of the buckets */
+    uint64_t count;                         /* sum of the buckets */
     uint64_t sum_ns;
 } pool_histogram_snapshot_t;
 

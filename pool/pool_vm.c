@@ -3,13 +3,13 @@
  * every function here says which side of them it is on. */
 #include "pool_internal.h"
 
-#include <errno.h>       /* EEXIST */
-#include <stdint.h>      /* uint64_t */
-#include <stdio.h>       /* snprintf */
-#include <stdlib.h>      /* calloc, free */
-#include <string.h>      /* strcmp */
-#include <sys/epoll.h>   /* epoll_ctl */
-#include <unistd.h>      /* write */
+#include <errno.h>     /* EEXIST */
+#include <stdint.h>    /* uint64_t */
+#include <stdio.h>     /* snprintf */
+#include <stdlib.h>    /* calloc, free */
+#include <string.h>    /* strcmp */
+#include <sys/epoll.h> /* epoll_ctl */
+#include <unistd.h>    /* write */
 
 #include "wp_log.h"
 #include "wp_time.h"
@@ -46,9 +46,8 @@ pool_vm_t *pool_vm_new(pool_tpl_t *tpl, pool_source_vm_t *handle, const pool_vm_
 int pool_vm_table_add(pool_t *pool, pool_vm_t *vm, wp_error_t *err)
 {
     urcu_memb_read_lock();
-    struct cds_lfht_node *got =
-        cds_lfht_add_unique(pool->vms, hash_id(vm->info.id), match_id, vm->info.id,
-                            &vm->table_node);
+    struct cds_lfht_node *got = cds_lfht_add_unique(pool->vms, hash_id(vm->info.id), match_id,
+                                                    vm->info.id, &vm->table_node);
     urcu_memb_read_unlock();
     if (got != &vm->table_node)
         return wp_error_set(err, EEXIST, "VM id '%s' is already in the pool", vm->info.id);
@@ -91,11 +90,10 @@ void pool_vm_unwatch(pool_t *pool, pool_vm_t *vm)
     vm->watched = false;
 }
 
-int pool_vm_journal(pool_t *pool, pool_vm_t *vm, pool_jrec_kind_t kind, bool sync,
-                    wp_error_t *err)
+int pool_vm_journal(pool_t *pool, pool_vm_t *vm, pool_jrec_kind_t kind, bool sync, wp_error_t *err)
 {
-    pool_jrec_t rec = {.kind = kind, .paused = vm->paused, .time_ns = wp_now_real_ns(),
-                       .vm = vm->info};
+    pool_jrec_t rec = {
+        .kind = kind, .paused = vm->paused, .time_ns = wp_now_real_ns(), .vm = vm->info};
     if (kind == POOL_JREC_LEASED || kind == POOL_JREC_DEAD) {
         memcpy(rec.token, vm->token, sizeof(rec.token));
         rec.time_ns = vm->leased_at_ns;
@@ -113,6 +111,12 @@ void pool_vm_destroy(pool_t *pool, pool_vm_t *vm, const char *why)
             wp_log_warn("VM '%s' of '%s': destroy (%s): %s", vm->info.id, vm->tpl->name, why,
                         err.msg);
         vm->handle = NULL;
+    } else {
+        /* a lease found dead at restart: no handle, but maybe files left */
+        wp_error_t err = {0};
+        if (pool->src.ops->destroy_by_id(pool->src.self, vm->info.id, &err) < 0)
+            wp_log_warn("VM '%s' of '%s': clean up (%s): %s", vm->info.id, vm->tpl->name, why,
+                        err.msg);
     }
     if (vm->in_table) {
         urcu_memb_read_lock();
@@ -205,7 +209,7 @@ void pool_vm_mark_dead(pool_t *pool, pool_vm_t *vm)
     atomic_fetch_add(&t->dead, 1);
     pool_counter_inc(&t->stats.deaths);
     atomic_store(&vm->state, POOL_VM_DEAD);
-    wp_log_warn("leased VM '%s' of '%s' (pid %d) exited: marked dead for its holder",
-                vm->info.id, t->name, (int)vm->info.pid);
+    wp_log_warn("leased VM '%s' of '%s' (pid %d) exited: marked dead for its holder", vm->info.id,
+                t->name, (int)vm->info.pid);
     pool_notify(pool);
 }

@@ -76,8 +76,8 @@ void pool_watch_tick(pool_t *pool, double dt_s)
         atomic_store(&t->rate_millis, (uint64_t)(s->rate * 1000.0));
         if (atomic_load(&t->sizing) != POOL_SIZING_AUTO)
             continue;
-        unsigned want = pool_sizing_target(s, &pool->sizing, atomic_load(&t->min),
-                                           atomic_load(&t->max));
+        unsigned want =
+            pool_sizing_target(s, &pool->sizing, atomic_load(&t->min), atomic_load(&t->max));
         if (want != target) {
             atomic_store(&t->target, want);
             wp_log_info("pool '%s': auto target %u -> %u (demand %.2f/s, clone %.0f ms, burst "

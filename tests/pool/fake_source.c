@@ -18,7 +18,7 @@
 typedef struct fake_vm {
     char id[POOL_VM_ID_MAX];
     bool used;
-    bool alive;  /* process running */
+    bool alive; /* process running */
     bool paused;
     pool_source_vm_t *handle; /* open handle, or NULL */
 } fake_vm_t;

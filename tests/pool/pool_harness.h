@@ -32,14 +32,14 @@ static inline void harness_open_opts(harness_t *h, const char *templates, unsign
     cr_assert_not_null(mkdtemp(h->dir));
     char json[2048];
     snprintf(json, sizeof(json),
-             "{\"state_dir\": \"%s/state\", \"refill_concurrency\": %u, \"templates\": %s}",
-             h->dir, concurrency, templates);
+             "{\"state_dir\": \"%s/state\", \"refill_concurrency\": %u, \"templates\": %s}", h->dir,
+             concurrency, templates);
     wp_error_t err = {0};
     h->cfg = pool_config_parse(json, "<test>", &err);
     cr_assert_not_null(h->cfg, "%s", err.msg);
     h->fs = fake_source_new();
-    pool_options_t opt = {.config = h->cfg, .source = fake_source_as_source(h->fs),
-                          .sizing_tick_ms = tick_ms};
+    pool_options_t opt = {
+        .config = h->cfg, .source = fake_source_as_source(h->fs), .sizing_tick_ms = tick_ms};
     h->pool = pool_open(&opt, &h->recovery, &err);
     cr_assert_not_null(h->pool, "%s", err.msg);
     cr_assert_eq(pool_start(h->pool, &err), 0, "%s", err.msg);
@@ -92,7 +92,7 @@ static inline pool_template_status_t harness_status(pool_t *pool, const char *na
 #define WAIT_UNTIL(pool, timeout_ms, expr)                                                         \
     ({                                                                                             \
         uint64_t gen_ = 0;                                                                         \
-        int64_t dl_ = wp_now_mono_ns() + (int64_t)(timeout_ms) * 1000000;                          \
+        int64_t dl_ = wp_now_mono_ns() + (int64_t)(timeout_ms)*1000000;                            \
         bool ok_ = false;                                                                          \
         pool_wait_change((pool), &gen_, 0);                                                        \
         for (;;) {                                                                                 \

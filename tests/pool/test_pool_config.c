@@ -102,8 +102,8 @@ Test(config, bad_values_name_the_field)
     bad("{\"templates\": {\"small\": {\"target\": -1}}}", "templates.small.target", "outside");
     bad("{\"templates\": {\"small\": {\"sizing\": \"elastic\"}}}", "templates.small.sizing",
         "elastic");
-    bad("{\"templates\": {\"small\": {\"warm_state\": \"frozen\"}}}",
-        "templates.small.warm_state", "frozen");
+    bad("{\"templates\": {\"small\": {\"warm_state\": \"frozen\"}}}", "templates.small.warm_state",
+        "frozen");
     bad("{\"templates\": {\"small\": {\"target\": 5, \"max\": 4}}}", "templates.small", "target 5");
     bad("{\"templates\": {\"small\": {\"target\": 1, \"min\": 3, \"max\": 2}}}", "templates.small",
         "min 3");

@@ -29,9 +29,9 @@ Test(pool_health, a_warm_vm_that_dies_is_removed_and_replaced)
     char victim[POOL_VM_ID_MAX];
     some_vm(&h, NULL, victim);
     cr_assert_eq(fake_source_kill(h.fs, victim), 0);
-    cr_assert(WAIT_UNTIL(h.pool, 5000, STATUS(&h, "t").deaths == 1 &&
-                                           STATUS(&h, "t").warm == 2 &&
-                                           !fake_source_exists(h.fs, victim)));
+    cr_assert(WAIT_UNTIL(h.pool, 5000,
+                         STATUS(&h, "t").deaths == 1 && STATUS(&h, "t").warm == 2 &&
+                             !fake_source_exists(h.fs, victim)));
     cr_assert_eq(fake_source_counts(h.fs).clones, 3);
     /* the dead VM's record may still sit in the queue: acquires skip it */
     pool_lease_t a, b;
@@ -57,8 +57,7 @@ Test(pool_health, a_leased_vm_that_dies_is_marked_for_its_holder)
     cr_assert(WAIT_UNTIL(h.pool, 5000, STATUS(&h, "t").dead == 1));
     cr_assert_eq(STATUS(&h, "t").leased, 0);
     pool_lease_state_t ls;
-    cr_assert_eq(pool_lease_check(h.pool, lease.vm.id, lease.token, &ls, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(pool_lease_check(h.pool, lease.vm.id, lease.token, &ls, &err), 0, "%s", err.msg);
     cr_assert_eq(ls, POOL_LEASE_DEAD);
     pool_lease_summary_t *list;
     size_t n;

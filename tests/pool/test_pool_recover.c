@@ -36,10 +36,8 @@ Test(pool_recover, leases_survive_a_restart_with_the_same_id_token_and_endpoint)
     free(list);
     cr_assert_eq(STATUS(&h, "t").leased, 2);
     cr_assert(WAIT_UNTIL(h.pool, 5000, STATUS(&h, "t").warm == 2), "refilled after restart");
-    cr_assert_eq(pool_release(h.pool, a.vm.id, a.token, NULL, &err), 0, "old token: %s",
-                 err.msg);
-    cr_assert_eq(pool_release(h.pool, b.vm.id, "00000000000000000000000000000000", NULL, &err),
-                 -1);
+    cr_assert_eq(pool_release(h.pool, a.vm.id, a.token, NULL, &err), 0, "old token: %s", err.msg);
+    cr_assert_eq(pool_release(h.pool, b.vm.id, "00000000000000000000000000000000", NULL, &err), -1);
     cr_assert_eq(err.code, EPERM);
     cr_assert_eq(pool_release(h.pool, b.vm.id, b.token, NULL, &err), 0, "%s", err.msg);
 

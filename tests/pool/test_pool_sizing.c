@@ -101,8 +101,8 @@ Test(histogram, quantiles_within_a_bucket)
 {
     pool_histogram_t h = {0};
     for (int i = 0; i < 98; i++)
-        pool_histogram_record(&h, 700000); /* 0.7 ms: bucket (0.5, 1] */
-    pool_histogram_record(&h, 20 * 1000000ll);   /* 20 ms: (10, 25] */
+        pool_histogram_record(&h, 700000);         /* 0.7 ms: bucket (0.5, 1] */
+    pool_histogram_record(&h, 20 * 1000000ll);     /* 20 ms: (10, 25] */
     pool_histogram_record(&h, 100000 * 1000000ll); /* 100 s: +Inf */
     pool_histogram_snapshot_t s;
     pool_histogram_snapshot(&h, &s);

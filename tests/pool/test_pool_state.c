@@ -276,8 +276,8 @@ Test(pool_state, auto_sizing_raises_the_target_under_demand)
     wp_error_t err = {0};
     for (int i = 0; i < 8; i++)
         cr_assert_eq(pool_acquire(h.pool, "t", NULL, &leases[i], &err), 0, "%s", err.msg);
-    cr_assert(WAIT_UNTIL(h.pool, 5000, STATUS(&h, "t").target >= 4),
-              "target %u after a burst of 8", STATUS(&h, "t").target);
+    cr_assert(WAIT_UNTIL(h.pool, 5000, STATUS(&h, "t").target >= 4), "target %u after a burst of 8",
+              STATUS(&h, "t").target);
     cr_assert_leq(STATUS(&h, "t").target, 10);
     for (int i = 0; i < 8; i++)
         cr_assert_eq(pool_release(h.pool, leases[i].vm.id, leases[i].token, NULL, &err), 0);
