@@ -86,9 +86,9 @@ static int run(factory_t *f, factory_template_t *t, start_fn start, int n, doubl
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"store", required_argument, NULL, 's'},   {"memory-dir", required_argument, NULL, 'm'},
+        {"store", required_argument, NULL, 's'},       {"memory-dir", required_argument, NULL, 'm'},
         {"runtime-dir", required_argument, NULL, 'r'}, {"template", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
+        {"count", required_argument, NULL, 'n'},       {NULL, 0, NULL, 0},
     };
     factory_config_t cfg = {0};
     const char *name = NULL;
@@ -115,8 +115,10 @@ int main(int argc, char **argv)
         }
     }
     if (name == NULL || n < 1 || n > MAX_N) {
-        fprintf(stderr, "usage: clone_vs_cold --template NAME [-n 1..%d] [--store DIR] "
-                        "[--memory-dir DIR] [--runtime-dir DIR]\n", MAX_N);
+        fprintf(stderr,
+                "usage: clone_vs_cold --template NAME [-n 1..%d] [--store DIR] "
+                "[--memory-dir DIR] [--runtime-dir DIR]\n",
+                MAX_N);
         return 2;
     }
     wp_error_t err = {0};

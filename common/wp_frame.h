@@ -48,9 +48,9 @@ int wp_frame_header_decode(const uint8_t in[WP_FRAME_HEADER_SIZE], uint32_t max_
 /* Incremental reader: feed bytes as they arrive, take complete frames out. */
 typedef struct wp_frame_reader {
     uint8_t *buf;
-    size_t len;         /* bytes held */
-    size_t cap;         /* bytes allocated */
-    size_t consumed;    /* bytes of the frame last returned by next() */
+    size_t len;      /* bytes held */
+    size_t cap;      /* bytes allocated */
+    size_t consumed; /* bytes of the frame last returned by next() */
     uint32_t max_payload;
 } wp_frame_reader_t;
 

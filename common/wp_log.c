@@ -32,10 +32,11 @@ void wp_log(wp_log_level_t level, const char *fmt, ...)
     if (level > wp_log_threshold)
         return;
     char line[2048];
-    int n = snprintf(line, sizeof(line), "<%d>%s: ", level == WP_LOG_ERROR ? 3
-                                                  : level == WP_LOG_WARN  ? 4
-                                                  : level == WP_LOG_INFO  ? 6
-                                                                          : 7,
+    int n = snprintf(line, sizeof(line), "<%d>%s: ",
+                     level == WP_LOG_ERROR  ? 3
+                     : level == WP_LOG_WARN ? 4
+                     : level == WP_LOG_INFO ? 6
+                                            : 7,
                      wp_log_names[level]);
     va_list ap;
     va_start(ap, fmt);

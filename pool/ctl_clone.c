@@ -28,12 +28,12 @@ static void report(ctl_t *ctl, const factory_vm_t *vm, const char *hex, bool kep
     const factory_clone_timings_t *t = &vm->timings;
     if (ctl->json) {
         json_array_append_new(
-            all, json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:{s:f, s:f, s:f, s:f}}", "id",
-                           vm->id, "template", vm->template_name, "pid",
-                           (int)hv_vm_pid(vm->vm), "agent", hv_vm_agent_endpoint(vm->vm),
-                           "vmgenid", vm->vmgenid, "random_sample", hex, "kept", kept,
-                           "timings_ms", "restore", t->restore_ms, "resume", t->resume_ms,
-                           "first_agent_reply", t->reseed_ms, "ready", t->clock_ms));
+            all,
+            json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:{s:f, s:f, s:f, s:f}}", "id", vm->id,
+                      "template", vm->template_name, "pid", (int)hv_vm_pid(vm->vm), "agent",
+                      hv_vm_agent_endpoint(vm->vm), "vmgenid", vm->vmgenid, "random_sample", hex,
+                      "kept", kept, "timings_ms", "restore", t->restore_ms, "resume", t->resume_ms,
+                      "first_agent_reply", t->reseed_ms, "ready", t->clock_ms));
         return;
     }
     printf("%s  pid %d  agent %s\n", vm->id, (int)hv_vm_pid(vm->vm), hv_vm_agent_endpoint(vm->vm));

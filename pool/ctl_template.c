@@ -29,8 +29,17 @@ static int parse_uint(const char *text, unsigned *out)
 
 static int template_build(ctl_t *ctl, int argc, char **argv)
 {
-    enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_MEMORY, O_VCPUS, O_MACHINE, O_CPU, O_TIMEOUT,
-           O_FORCE };
+    enum {
+        O_KERNEL = 256,
+        O_INITRD,
+        O_CMDLINE,
+        O_MEMORY,
+        O_VCPUS,
+        O_MACHINE,
+        O_CPU,
+        O_TIMEOUT,
+        O_FORCE
+    };
     static const struct option options[] = {
         {"kernel", required_argument, NULL, O_KERNEL},
         {"initrd", required_argument, NULL, O_INITRD},
@@ -93,8 +102,8 @@ static int template_build(ctl_t *ctl, int argc, char **argv)
     if (f == NULL)
         return 1;
     wp_error_t err = {0};
-    if (factory_template_build(f, &spec, ctl->json ? NULL : print_stage, (void *)spec.name,
-                               &err) < 0)
+    if (factory_template_build(f, &spec, ctl->json ? NULL : print_stage, (void *)spec.name, &err) <
+        0)
         return ctl_fail(&err);
     if (ctl->json) {
         _cleanup_free_ char *text = factory_template_manifest_json(f, spec.name, &err);

@@ -46,7 +46,8 @@ Test(frame, two_frames_fed_byte_by_byte)
                 cr_assert_eq(h.kind, WP_FRAME_REQUEST);
                 cr_assert_eq(h.length, 5);
                 cr_assert_arr_eq(p, "hello", 5);
-                cr_assert_eq(i, WP_FRAME_HEADER_SIZE + 4, "first frame complete only at its last byte");
+                cr_assert_eq(i, WP_FRAME_HEADER_SIZE + 4,
+                             "first frame complete only at its last byte");
             } else {
                 cr_assert_eq(h.id, 9);
                 cr_assert_eq(h.length, 0);

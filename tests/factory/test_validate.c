@@ -66,7 +66,10 @@ static void make_template(void (*mutate)(factory_manifest_t *m))
     record(dir, "state", &m.state);
     hv_backend_t *be = hv_backend_open("qemu", NULL, &err);
     cr_assert_not_null(be, "%s", err.msg);
-    hv_vm_spec_t spec = {.memory_mib = 256, .vcpus = 1, .machine = "q35", .cpu_model = "max",
+    hv_vm_spec_t spec = {.memory_mib = 256,
+                         .vcpus = 1,
+                         .machine = "q35",
+                         .cpu_model = "max",
                          .agent_transport = HV_AGENT_SERIAL};
     cr_assert_eq(hv_describe(be, &spec, &m.hv, &err), 0, "%s", err.msg);
     hv_backend_close(be);
@@ -105,8 +108,8 @@ static void expect_open_fails(const char *needle)
     cr_assert(strstr(err.msg, "template 'small' cannot be cloned on this host") != NULL, "%s",
               err.msg);
     cr_assert(strstr(err.msg, needle) != NULL, "message '%s' lacks '%s'", err.msg, needle);
-    cr_assert(strstr(err.msg, "rebuild it with 'warmpoolctl template build small") != NULL,
-              "%s", err.msg);
+    cr_assert(strstr(err.msg, "rebuild it with 'warmpoolctl template build small") != NULL, "%s",
+              err.msg);
 }
 
 TestSuite(validate, .init = setup, .fini = teardown);
@@ -140,8 +143,8 @@ Test(validate, truncated_state_fails_at_clone_recheck)
     snprintf(path, sizeof(path), "%s/small/state", store);
     cr_assert_eq(truncate(path, 5), 0);
     cr_assert_eq(factory_template_recheck(t, &err), -1);
-    cr_assert(strstr(err.msg, "state file") != NULL && strstr(err.msg, "5 bytes") != NULL,
-              "%s", err.msg);
+    cr_assert(strstr(err.msg, "state file") != NULL && strstr(err.msg, "5 bytes") != NULL, "%s",
+              err.msg);
     factory_template_close(t);
 }
 

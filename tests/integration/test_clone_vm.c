@@ -18,8 +18,7 @@ TestSuite(clone_vm, .init = vm_env_setup, .fini = vm_env_teardown, .timeout = 30
 static void take_sample(factory_vm_t *vm, unsigned char out[SAMPLE])
 {
     wp_error_t err = {0};
-    cr_assert_eq(agent_client_random_sample(vm->agent, out, SAMPLE, 10000, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(agent_client_random_sample(vm->agent, out, SAMPLE, 10000, &err), 0, "%s", err.msg);
 }
 
 /* Clone n VMs with opt, all alive at once; return how many sample pairs

@@ -62,8 +62,7 @@ static void remove_broken_copy(void)
     vm_env_teardown();
 }
 
-TestSuite(template_errors_vm, .init = make_broken_copy, .fini = remove_broken_copy,
-          .timeout = 300);
+TestSuite(template_errors_vm, .init = make_broken_copy, .fini = remove_broken_copy, .timeout = 300);
 
 static size_t vm_dirs(void)
 {
@@ -101,8 +100,8 @@ Test(template_errors_vm, truncated_state_file_is_refused_clearly)
     cr_assert(strstr(err.msg, "template 'broken' cannot be cloned on this host: its state file") ==
                   err.msg,
               "%s", err.msg);
-    cr_assert(strstr(err.msg, "rebuild it with 'warmpoolctl template build broken") != NULL,
-              "%s", err.msg);
+    cr_assert(strstr(err.msg, "rebuild it with 'warmpoolctl template build broken") != NULL, "%s",
+              err.msg);
 
     char out[4096];
     cr_assert_eq(cli_clone(out, sizeof(out)), 1, "warmpoolctl said: %s", out);
