@@ -120,3 +120,21 @@ Test(clone_vm, released_clone_is_destroyed_by_id)
     cr_assert_eq(ret, 0, "%s", err.msg);
     cr_assert(!vm_pid_alive(pid));
 }
+
+Test(clone_vm, agent_serves_each_new_host_after_a_disconnect)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    for (int round = 0; round < 3; round++) {
+        agent_client_close(vm->agent);
+        wp_error_t err = {0};
+        vm->agent = agent_client_connect(hv_vm_agent_endpoint(vm->vm), &err);
+        cr_assert_not_null(vm->agent, "round %d: %s", round, err.msg);
+        /* the guest may or may not have seen the hang-up before the new
+         * host came (QEMU sends both port events); either way it serves */
+        cr_assert_eq(agent_client_ping(vm->agent, 10000, &err), 0, "round %d: %s", round,
+                     err.msg);
+        unsigned char sample[SAMPLE];
+        take_sample(vm, sample);
+    }
+    vm_destroy_checked(vm);
+}
