@@ -25,7 +25,7 @@
 
 const char *factory_stage_name(factory_build_stage_t stage)
 {
-    static const char *const names[] = {"preparing", "booting", "waiting for agent",
+    static const char *const names[] = {"preparing", "booting",    "waiting for agent",
                                         "saving",    "committing", "done"};
     return stage <= FACTORY_STAGE_DONE ? names[stage] : "?";
 }
@@ -36,9 +36,9 @@ typedef struct build {
     factory_progress_fn progress;
     void *opaque;
     int64_t start_ns;
-    char staging[PATH_MAX];     /* <store>/.build-<name>-<pid> */
-    char memory_tmp[PATH_MAX];  /* <memdir>/.build-<name>-<pid>.mem */
-    char runtime[PATH_MAX];     /* <run>/vms/build-<name>-<pid> */
+    char staging[PATH_MAX];    /* <store>/.build-<name>-<pid> */
+    char memory_tmp[PATH_MAX]; /* <memdir>/.build-<name>-<pid>.mem */
+    char runtime[PATH_MAX];    /* <run>/vms/build-<name>-<pid> */
     factory_manifest_t m;
 } build_t;
 
@@ -109,6 +109,10 @@ static int boot_and_save(build_t *b, hv_backend_t *be, wp_error_t *err)
     snprintf(m->agent_version, sizeof(m->agent_version), "%s", a->agent_version);
     snprintf(m->agent_boot_id, sizeof(m->agent_boot_id), "%s", a->boot_id);
     m->agent_protocol = a->protocol_version;
+    if (factory_reseed_guest(agent, timeout, err) < 0) {
+        hv_destroy(vm, NULL);
+        return -1;
+    }
 
     stage(b, FACTORY_STAGE_SAVING);
     int64_t save_ns = wp_now_mono_ns();
@@ -238,8 +242,7 @@ int factory_template_build(factory_t *f, const factory_template_spec_t *spec,
     if (factory_check_name(spec->name, err) < 0)
         return -1;
     if (spec->kernel == NULL || spec->initrd == NULL)
-        return wp_error_set(err, EINVAL, "template '%s' needs a kernel and an initrd",
-                            spec->name);
+        return wp_error_set(err, EINVAL, "template '%s' needs a kernel and an initrd", spec->name);
     stage(&b, FACTORY_STAGE_PREPARING);
     _cleanup_close_ int lock = factory_lock_name(f, spec->name, err);
     if (lock < 0)
@@ -263,14 +266,12 @@ int factory_template_build(factory_t *f, const factory_template_spec_t *spec,
     snprintf(m->hv.machine, sizeof(m->hv.machine), "%s", spec->machine ? spec->machine : "q35");
     snprintf(m->hv.cpu_model, sizeof(m->hv.cpu_model), "%s",
              spec->cpu_model ? spec->cpu_model : "max");
-    m->transport = strstr(m->cmdline, "warmpool.transport=vsock") ? HV_AGENT_VSOCK
-                                                                    : HV_AGENT_SERIAL;
+    m->transport =
+        strstr(m->cmdline, "warmpool.transport=vsock") ? HV_AGENT_VSOCK : HV_AGENT_SERIAL;
     if (realpath(spec->kernel, m->source_kernel) == NULL)
-        return wp_error_errno(err, errno, "template '%s': kernel '%s'", spec->name,
-                              spec->kernel);
+        return wp_error_errno(err, errno, "template '%s': kernel '%s'", spec->name, spec->kernel);
     if (realpath(spec->initrd, m->source_initrd) == NULL)
-        return wp_error_errno(err, errno, "template '%s': initrd '%s'", spec->name,
-                              spec->initrd);
+        return wp_error_errno(err, errno, "template '%s': initrd '%s'", spec->name, spec->initrd);
     time_t now = time(NULL);
     struct tm tm;
     strftime(m->created, sizeof(m->created), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
@@ -282,8 +283,8 @@ int factory_template_build(factory_t *f, const factory_template_spec_t *spec,
 
     snprintf(b.staging, sizeof(b.staging), "%s/.build-%s-%d", f->store_dir, spec->name,
              (int)getpid());
-    snprintf(b.memory_tmp, sizeof(b.memory_tmp), "%s/.build-%s-%d.mem", f->memory_dir,
-             spec->name, (int)getpid());
+    snprintf(b.memory_tmp, sizeof(b.memory_tmp), "%s/.build-%s-%d.mem", f->memory_dir, spec->name,
+             (int)getpid());
     snprintf(b.runtime, sizeof(b.runtime), "%s/vms/build-%s-%d", f->runtime_dir, spec->name,
              (int)getpid());
     int ret = wp_mkdir_p(b.staging, 0755, err);

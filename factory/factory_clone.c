@@ -14,6 +14,16 @@
 
 #define RESEED_BYTES 64
 
+int factory_reseed_guest(agent_client_t *agent, int timeout_ms, wp_error_t *err)
+{
+    unsigned char entropy[RESEED_BYTES];
+    if (wp_random_bytes(entropy, sizeof(entropy), err) < 0)
+        return -1;
+    int ret = agent_client_reseed(agent, entropy, sizeof(entropy), timeout_ms, err);
+    explicit_bzero(entropy, sizeof(entropy));
+    return ret < 0 ? wp_error_wrap(err, "reseed the guest RNG") : 0;
+}
+
 static int write_vm_record(const factory_vm_t *v, const char *backend, wp_error_t *err)
 {
     char path[PATH_MAX + 16], text[PATH_MAX * 2];
@@ -43,14 +53,8 @@ static int bring_up(factory_vm_t *v, const factory_template_t *t,
     if (opt->test_skip_reseed) {
         if (agent_client_ping(v->agent, timeout, err) < 0)
             return wp_error_wrap(err, "ping the agent");
-    } else {
-        unsigned char entropy[RESEED_BYTES];
-        if (wp_random_bytes(entropy, sizeof(entropy), err) < 0)
-            return -1;
-        int ret = agent_client_reseed(v->agent, entropy, sizeof(entropy), timeout, err);
-        explicit_bzero(entropy, sizeof(entropy));
-        if (ret < 0)
-            return wp_error_wrap(err, "reseed the guest RNG");
+    } else if (factory_reseed_guest(v->agent, timeout, err) < 0) {
+        return -1;
     }
     v->timings.reseed_ms = wp_ms_between(start_ns, wp_now_mono_ns());
     if (agent_client_set_clock(v->agent, wp_now_real_ns(), timeout, err) < 0)

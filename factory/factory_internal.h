@@ -55,8 +55,8 @@ void factory_vm_dir(const factory_t *f, const char *id, char *out);
 int factory_lock_name(factory_t *f, const char *name, wp_error_t *err);
 
 /* Sorted names of the non-hidden entries of dir that pass keep (NULL: all). */
-int factory_list_dir(const char *dir, bool (*keep)(const char *dir, const char *name),
-                     char ***out, size_t *count, wp_error_t *err);
+int factory_list_dir(const char *dir, bool (*keep)(const char *dir, const char *name), char ***out,
+                     size_t *count, wp_error_t *err);
 
 /* Validation (factory_validate.c). */
 int factory_file_sig_read(const char *path, factory_file_sig_t *out, wp_error_t *err);
@@ -65,5 +65,12 @@ int factory_template_recheck(factory_template_t *t, wp_error_t *err);
 
 /* The hv spec a clone (or the build) of manifest m uses. Strings point into m. */
 void factory_spec_from_manifest(const factory_template_t *t, hv_vm_spec_t *spec);
+
+/* Feed the guest 64 bytes of host getrandom() and make its kernel reseed its
+ * CRNG now (factory_clone.c). Used on every clone, and on the template just
+ * before it is saved: that gives the template host entropy and resets the
+ * kernel's own reseed timer, so a clone's RNG diverges because warmpool
+ * reseeds it, not because a timer happened to fire. */
+int factory_reseed_guest(agent_client_t *agent, int timeout_ms, wp_error_t *err);
 
 #endif

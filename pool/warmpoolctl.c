@@ -1,5 +1,7 @@
 /* warmpoolctl.c - the warmpool command-line tool: global options and
- * dispatch. Commands live in ctl_*.c. */
+ * dispatch. Commands live in ctl_*.c: template, clone and vm work locally
+ * on the store; status, pool, acquire, release, leases and health go
+ * through warmpoold's API socket (--socket). */
 #include <getopt.h> /* getopt_long */
 #include <stdarg.h> /* va_list */
 #include <stdio.h>  /* fprintf */
@@ -11,9 +13,21 @@
 static const char usage_text[] =
     "Usage: warmpoolctl [OPTIONS] COMMAND [ARGS]\n"
     "\n"
-    "Build VM templates and clone them (no daemon needed for these commands).\n"
+    "Size and use warmpoold's pools of warm VMs; build VM templates and clone them.\n"
     "\n"
-    "Commands:\n"
+    "Commands served by warmpoold (through --socket):\n"
+    "  status                 per template: target, warm, cloning, leased, hits, misses,\n"
+    "                         acquire p50/p99; then every lease\n"
+    "  pool set TEMPLATE N|auto [--min N] [--max N]\n"
+    "                         size TEMPLATE's pool live: N warm VMs, or follow demand\n"
+    "                         within [min, max]\n"
+    "  acquire TEMPLATE [--fail-fast] [--timeout SEC]\n"
+    "                         lease a VM; prints its id, token, agent endpoint and pid\n"
+    "  release VM_ID TOKEN    end a lease (the VM is destroyed)\n"
+    "  leases                 list leases (without tokens)\n"
+    "  health                 daemon version, uptime, templates and leases\n"
+    "\n"
+    "Local commands (no daemon needed):\n"
     "  template build NAME --kernel FILE --initrd FILE [--cmdline TEXT] [--memory MIB]\n"
     "                 [--vcpus N] [--machine TYPE] [--cpu MODEL] [--agent-timeout SEC] [--force]\n"
     "                         boot a guest, wait for its agent, save it as template NAME\n"
@@ -27,12 +41,13 @@ static const char usage_text[] =
     "  vm destroy ID...       destroy VMs by id\n"
     "\n"
     "Options:\n"
+    "  --socket URL       warmpoold's API (default " POOL_DEFAULT_API_SOCKET ")\n"
     "  --store DIR        template store (default " FACTORY_DEFAULT_STORE ")\n"
     "  --memory-dir DIR   where template memory files live, on a memory filesystem\n"
     "                     (default " FACTORY_DEFAULT_MEM ")\n"
     "  --runtime-dir DIR  per-VM sockets and logs (default " FACTORY_DEFAULT_RUN ")\n"
     "  --qemu PATH        QEMU binary (default: qemu-system-x86_64 from PATH)\n"
-    "  --json             machine-readable output\n"
+    "  --json             machine-readable output (also accepted after any daemon command)\n"
     "  --log-level LEVEL  error, warn (default), info or debug\n"
     "  -h, --help         this text\n"
     "  --version          print the version\n";
@@ -67,13 +82,14 @@ int ctl_usage(const char *cmd, const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_STORE = 256, OPT_MEM, OPT_RUN, OPT_QEMU, OPT_JSON, OPT_LOG, OPT_VERSION };
+    enum { OPT_STORE = 256, OPT_MEM, OPT_RUN, OPT_QEMU, OPT_JSON, OPT_LOG, OPT_VERSION, OPT_SOCK };
     static const struct option options[] = {
         {"store", required_argument, NULL, OPT_STORE},
         {"memory-dir", required_argument, NULL, OPT_MEM},
         {"runtime-dir", required_argument, NULL, OPT_RUN},
         {"qemu", required_argument, NULL, OPT_QEMU},
         {"json", no_argument, NULL, OPT_JSON},
+        {"socket", required_argument, NULL, OPT_SOCK},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -98,6 +114,9 @@ int main(int argc, char **argv)
             break;
         case OPT_JSON:
             ctl.json = true;
+            break;
+        case OPT_SOCK:
+            ctl.socket_url = optarg;
             break;
         case OPT_LOG: {
             wp_log_level_t level;
@@ -125,15 +144,21 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     optind = 0; /* commands run their own getopt over sub_argv; 0 resets GNU getopt */
-    int status;
-    if (strcmp(cmd, "template") == 0)
-        status = ctl_template(&ctl, sub_argc, sub_argv);
-    else if (strcmp(cmd, "clone") == 0)
-        status = ctl_clone(&ctl, sub_argc, sub_argv);
-    else if (strcmp(cmd, "vm") == 0)
-        status = ctl_vm(&ctl, sub_argc, sub_argv);
-    else
+    static const struct {
+        const char *name;
+        int (*run)(ctl_t *, int, char **);
+    } commands[] = {
+        {"template", ctl_template}, {"clone", ctl_clone},   {"vm", ctl_vm},
+        {"status", ctl_status},     {"pool", ctl_pool},     {"acquire", ctl_acquire},
+        {"release", ctl_release},   {"leases", ctl_leases}, {"health", ctl_health},
+    };
+    int status = -1;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            status = commands[i].run(&ctl, sub_argc, sub_argv);
+    if (status < 0)
         status = ctl_usage(cmd, "unknown command");
     factory_close(ctl.factory);
+    api_client_close(ctl.api);
     return status;
 }

@@ -22,15 +22,17 @@ static void take_sample(factory_vm_t *vm, unsigned char out[SAMPLE])
 }
 
 /* Clone n VMs with opt, all alive at once; return how many sample pairs
- * were identical. */
+ * were identical. Each clone is sampled as soon as it is up: the guest
+ * kernel reseeds its CRNG on a timer of its own (every uptime/2 s early on),
+ * and the negative control must compare clones before that timer fires. */
 static int identical_pairs(int n, const factory_clone_options_t *opt)
 {
     factory_vm_t *vms[8];
     unsigned char samples[8][SAMPLE];
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         vms[i] = vm_clone(opt);
-    for (int i = 0; i < n; i++)
         take_sample(vms[i], samples[i]);
+    }
     int same = 0;
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)
@@ -131,8 +133,7 @@ Test(clone_vm, agent_serves_each_new_host_after_a_disconnect)
         cr_assert_not_null(vm->agent, "round %d: %s", round, err.msg);
         /* the guest may or may not have seen the hang-up before the new
          * host came (QEMU sends both port events); either way it serves */
-        cr_assert_eq(agent_client_ping(vm->agent, 10000, &err), 0, "round %d: %s", round,
-                     err.msg);
+        cr_assert_eq(agent_client_ping(vm->agent, 10000, &err), 0, "round %d: %s", round, err.msg);
         unsigned char sample[SAMPLE];
         take_sample(vm, sample);
     }

@@ -1,0 +1,242 @@
+/* acquire_latency.c - hit-path acquire latency of a running warmpoold, as
+ * its clients see it: K client threads, each with its own connection,
+ * loop acquire (fail-fast) + release; the acquire's round trip is timed.
+ * Misses (the pool ran dry: EAGAIN) are counted, not timed, and the client
+ * backs off a little so the refill can catch up. Prints p50/p99/max of the
+ * round trip, the daemon's own share (the lease's wait_ms), and, last,
+ * `acquire p99 ms: <x>`. A measurement: it never fails on a time.
+ *
+ *   acquire_latency_bin [--socket URL] [--template NAME] [--clients K]
+ *                       [--acquires N]   (per client; default 200)
+ *                       [--duration SEC] (instead of a count)
+ *                       [--hold]         (release every lease only at the end,
+ *                                         so no VM destroy runs beside the
+ *                                         acquires; needs K*N warm VMs) */
+#include <errno.h>   /* EAGAIN */
+#include <stdbool.h> /* bool */
+#include <getopt.h>  /* getopt_long */
+#include <pthread.h> /* pthread_* */
+#include <stdio.h>   /* printf */
+#include <stdlib.h>  /* calloc, qsort, strtol */
+#include <string.h>  /* strcmp */
+#include <unistd.h>  /* usleep */
+
+#include "api_client.h"
+#include "wp_time.h"
+
+#define MISS_BACKOFF_US 2000
+
+typedef struct opts {
+    const char *url, *tpl;
+    int clients, acquires;
+    double duration_s;
+    bool hold;
+} opts_t;
+
+typedef struct client {
+    const opts_t *o;
+    pthread_barrier_t *start; /* every client connected and warmed up */
+    int64_t end_ns;           /* 0: count mode */
+    double *lat_ms;           /* hits' round trips */
+    double *wait_ms;          /* the daemon's time in pool_acquire, per hit */
+    pool_lease_t *held;
+    int n, cap, misses, errors;
+    wp_error_t err; /* the first error */
+} client_t;
+
+static void note_error(client_t *c, const wp_error_t *err)
+{
+    if (c->errors++ == 0)
+        c->err = *err;
+}
+
+static int grow(client_t *c)
+{
+    int cap = c->cap ? 2 * c->cap : 1024;
+    double *lat = realloc(c->lat_ms, (size_t)cap * sizeof(*lat));
+    if (lat != NULL)
+        c->lat_ms = lat;
+    double *wait = realloc(c->wait_ms, (size_t)cap * sizeof(*wait));
+    if (wait != NULL)
+        c->wait_ms = wait;
+    pool_lease_t *held = realloc(c->held, (size_t)cap * sizeof(*held));
+    if (held != NULL)
+        c->held = held;
+    if (lat == NULL || wait == NULL || held == NULL)
+        return -1;
+    c->cap = cap;
+    return 0;
+}
+
+static void *run_client(void *arg)
+{
+    client_t *c = arg;
+    wp_error_t err = {0};
+    /* connect and make one untimed call (it opens the connection's first
+     * context), then start together */
+    api_client_t *api = api_client_open(c->o->url, &err);
+    api_health_t h;
+    if (api != NULL && api_client_health(api, &h, &err) < 0)
+        note_error(c, &err);
+    pthread_barrier_wait(c->start);
+    if (api == NULL) {
+        note_error(c, &err);
+        return NULL;
+    }
+    for (int i = 0; c->end_ns ? wp_now_mono_ns() < c->end_ns : i < c->o->acquires; i++) {
+        pool_lease_t l;
+        int64_t t0 = wp_now_mono_ns();
+        int rc = api_client_acquire(api, c->o->tpl, true, 5000, &l, &err);
+        double ms = wp_ms_between(t0, wp_now_mono_ns());
+        if (rc < 0) {
+            if (err.code == EAGAIN) {
+                c->misses++;
+                usleep(MISS_BACKOFF_US);
+            } else {
+                note_error(c, &err);
+                if (c->errors > 10)
+                    break;
+            }
+            continue;
+        }
+        if (c->n == c->cap && grow(c) < 0)
+            break;
+        c->lat_ms[c->n] = ms;
+        c->wait_ms[c->n] = l.wait_ms;
+        c->held[c->n++] = l;
+        if (!c->o->hold && api_client_release(api, l.vm.id, l.token, NULL, &err) < 0)
+            note_error(c, &err);
+    }
+    for (int i = 0; c->o->hold && i < c->n; i++)
+        if (api_client_release(api, c->held[i].vm.id, c->held[i].token, NULL, &err) < 0)
+            note_error(c, &err);
+    api_client_close(api);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest rank on sorted v. */
+static double quantile(const double *v, int n, double q)
+{
+    int rank = (int)(q * n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    return v[(rank > n ? n : rank) - 1];
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: acquire_latency_bin [--socket URL] [--template NAME] [--clients K] "
+                    "[--acquires N | --duration SEC] [--hold]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"template", required_argument, NULL, 't'},
+        {"clients", required_argument, NULL, 'c'},
+        {"acquires", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'd'},
+        {"hold", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opts_t o = {.url = POOL_DEFAULT_API_SOCKET, .tpl = "bench", .clients = 16, .acquires = 200};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            o.url = optarg;
+            break;
+        case 't':
+            o.tpl = optarg;
+            break;
+        case 'c':
+            o.clients = atoi(optarg);
+            break;
+        case 'n':
+            o.acquires = atoi(optarg);
+            break;
+        case 'd':
+            o.duration_s = atof(optarg);
+            break;
+        case 'h':
+            o.hold = true;
+            break;
+        default:
+            return usage();
+        }
+    }
+    if (o.clients < 1 || o.clients > 1024 || o.acquires < 1 || o.duration_s < 0)
+        return usage();
+    client_t *cl = calloc((size_t)o.clients, sizeof(*cl));
+    pthread_t *th = calloc((size_t)o.clients, sizeof(*th));
+    if (cl == NULL || th == NULL)
+        return 1;
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)o.clients + 1);
+    for (int i = 0; i < o.clients; i++) {
+        cl[i] = (client_t){.o = &o, .start = &start};
+        pthread_create(&th[i], NULL, run_client, &cl[i]);
+    }
+    /* the clients read end_ns only after the barrier */
+    int64_t t0 = wp_now_mono_ns();
+    int64_t end = o.duration_s > 0 ? t0 + (int64_t)(o.duration_s * 1e9) : 0;
+    for (int i = 0; i < o.clients; i++)
+        cl[i].end_ns = end;
+    pthread_barrier_wait(&start);
+    int total = 0, misses = 0, errors = 0;
+    for (int i = 0; i < o.clients; i++) {
+        pthread_join(th[i], NULL);
+        total += cl[i].n;
+        misses += cl[i].misses;
+        errors += cl[i].errors;
+    }
+    double wall_s = wp_ms_between(t0, wp_now_mono_ns()) / 1000;
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < o.clients; i++)
+        if (cl[i].errors > 0) {
+            fprintf(stderr, "client %d: %d errors, first: %s\n", i, cl[i].errors, cl[i].err.msg);
+            break;
+        }
+    double *all = calloc((size_t)(total ? total : 1), sizeof(*all));
+    double *daemon = calloc((size_t)(total ? total : 1), sizeof(*daemon));
+    if (all == NULL || daemon == NULL)
+        return 1;
+    for (int i = 0, k = 0; i < o.clients; i++)
+        for (int j = 0; j < cl[i].n; j++, k++) {
+            all[k] = cl[i].lat_ms[j];
+            daemon[k] = cl[i].wait_ms[j];
+        }
+    qsort(all, (size_t)total, sizeof(*all), cmp_double);
+    qsort(daemon, (size_t)total, sizeof(*daemon), cmp_double);
+    printf("template '%s', %d clients, %.1f s: %d hits, %d misses (fail-fast), %d errors, "
+           "%.0f acquire+release/s\n",
+           o.tpl, o.clients, wall_s, total, misses, errors, total / wall_s);
+    if (total == 0) {
+        fprintf(stderr, "no acquire succeeded\n");
+        return 1;
+    }
+    printf("hit-path acquire round trip (ms): p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
+           quantile(all, total, 0.50), quantile(all, total, 0.90), quantile(all, total, 0.99),
+           all[total - 1]);
+    printf("  of which in the daemon's pool_acquire (ms): p50 %.3f  p99 %.3f  max %.3f\n",
+           quantile(daemon, total, 0.50), quantile(daemon, total, 0.99), daemon[total - 1]);
+    printf("acquire p99 ms: %.3f\n", quantile(all, total, 0.99));
+    for (int i = 0; i < o.clients; i++) {
+        free(cl[i].lat_ms);
+        free(cl[i].wait_ms);
+        free(cl[i].held);
+    }
+    free(all);
+    free(daemon);
+    free(cl);
+    free(th);
+    return 0;
+}
