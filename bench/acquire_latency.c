@@ -11,7 +11,9 @@
  *                       [--duration SEC] (instead of a count)
  *                       [--hold]         (release every lease only at the end,
  *                                         so no VM destroy runs beside the
- *                                         acquires; needs K*N warm VMs) */
+ *                                         acquires; needs K*N warm VMs)
+ *                       [--rounds R]     (with --hold: R rounds, each started
+ *                                         once K*N VMs are warm again) */
 #include <errno.h>   /* EAGAIN */
 #include <stdbool.h> /* bool */
 #include <getopt.h>  /* getopt_long */
@@ -31,6 +33,7 @@ typedef struct opts {
     int clients, acquires;
     double duration_s;
     bool hold;
+    int rounds;
 } opts_t;
 
 typedef struct client {
@@ -41,7 +44,8 @@ typedef struct client {
     double *wait_ms;          /* the daemon's time in pool_acquire, per hit */
     pool_lease_t *held;
     int n, cap, misses, errors;
-    wp_error_t err; /* the first error */
+    int round_start; /* first of this round's leases in held[] */
+    wp_error_t err;  /* the first error */
 } client_t;
 
 static void note_error(client_t *c, const wp_error_t *err)
@@ -83,6 +87,7 @@ static void *run_client(void *arg)
         note_error(c, &err);
         return NULL;
     }
+    c->round_start = c->n;
     for (int i = 0; c->end_ns ? wp_now_mono_ns() < c->end_ns : i < c->o->acquires; i++) {
         pool_lease_t l;
         int64_t t0 = wp_now_mono_ns();
@@ -107,7 +112,7 @@ static void *run_client(void *arg)
         if (!c->o->hold && api_client_release(api, l.vm.id, l.token, NULL, &err) < 0)
             note_error(c, &err);
     }
-    for (int i = 0; c->o->hold && i < c->n; i++)
+    for (int i = c->round_start; c->o->hold && i < c->n; i++)
         if (api_client_release(api, c->held[i].vm.id, c->held[i].token, NULL, &err) < 0)
             note_error(c, &err);
     api_client_close(api);
@@ -132,22 +137,76 @@ static double quantile(const double *v, int n, double q)
 static int usage(void)
 {
     fprintf(stderr, "usage: acquire_latency_bin [--socket URL] [--template NAME] [--clients K] "
-                    "[--acquires N | --duration SEC] [--hold]\n");
+                    "[--acquires N | --duration SEC] [--hold [--rounds R]]\n");
     return 2;
+}
+
+/* Wait (by the daemon's watch call) until `tpl` has `want` warm VMs. */
+static int wait_warm(const opts_t *o, unsigned want, wp_error_t *err)
+{
+    api_client_t *api = api_client_open(o->url, err);
+    if (api == NULL)
+        return -1;
+    int64_t deadline = wp_now_mono_ns() + 900 * 1000000000LL;
+    uint64_t gen = 0;
+    int ret = -1;
+    while (wp_now_mono_ns() < deadline) {
+        pool_template_status_t *list = NULL;
+        size_t n = 0;
+        bool changed = false;
+        if (api_client_watch(api, &gen, 10000, &changed, &list, &n, err) < 0)
+            break;
+        unsigned warm = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(list[i].name, o->tpl) == 0)
+                warm = list[i].warm;
+        free(list);
+        if (warm >= want) {
+            ret = 0;
+            break;
+        }
+    }
+    if (ret < 0 && err->code == 0)
+        wp_error_set(err, ETIMEDOUT, "'%s' did not reach %u warm VMs", o->tpl, want);
+    api_client_close(api);
+    return ret;
+}
+
+/* One round: every client connects, then all start together. */
+static double run_round(opts_t *o, client_t *cl, pthread_t *th)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)o->clients + 1);
+    for (int i = 0; i < o->clients; i++) {
+        cl[i].o = o;
+        cl[i].start = &start;
+        pthread_create(&th[i], NULL, run_client, &cl[i]);
+    }
+    /* the clients read end_ns only after the barrier */
+    int64_t t0 = wp_now_mono_ns();
+    int64_t end = o->duration_s > 0 ? t0 + (int64_t)(o->duration_s * 1e9) : 0;
+    for (int i = 0; i < o->clients; i++)
+        cl[i].end_ns = end;
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < o->clients; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    return wp_ms_between(t0, wp_now_mono_ns()) / 1000;
 }
 
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"socket", required_argument, NULL, 's'},
-        {"template", required_argument, NULL, 't'},
-        {"clients", required_argument, NULL, 'c'},
-        {"acquires", required_argument, NULL, 'n'},
-        {"duration", required_argument, NULL, 'd'},
-        {"hold", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"socket", required_argument, NULL, 's'},   {"template", required_argument, NULL, 't'},
+        {"clients", required_argument, NULL, 'c'},  {"acquires", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'd'}, {"hold", no_argument, NULL, 'h'},
+        {"rounds", required_argument, NULL, 'r'},   {NULL, 0, NULL, 0},
     };
-    opts_t o = {.url = POOL_DEFAULT_API_SOCKET, .tpl = "bench", .clients = 16, .acquires = 200};
+    opts_t o = {.url = POOL_DEFAULT_API_SOCKET,
+                .tpl = "bench",
+                .clients = 16,
+                .acquires = 200,
+                .rounds = 1};
     int ch;
     while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (ch) {
@@ -169,37 +228,35 @@ int main(int argc, char **argv)
         case 'h':
             o.hold = true;
             break;
+        case 'r':
+            o.rounds = atoi(optarg);
+            break;
         default:
             return usage();
         }
     }
-    if (o.clients < 1 || o.clients > 1024 || o.acquires < 1 || o.duration_s < 0)
+    if (o.clients < 1 || o.clients > 1024 || o.acquires < 1 || o.duration_s < 0 || o.rounds < 1 ||
+        (o.rounds > 1 && !o.hold))
         return usage();
     client_t *cl = calloc((size_t)o.clients, sizeof(*cl));
     pthread_t *th = calloc((size_t)o.clients, sizeof(*th));
     if (cl == NULL || th == NULL)
         return 1;
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, (unsigned)o.clients + 1);
-    for (int i = 0; i < o.clients; i++) {
-        cl[i] = (client_t){.o = &o, .start = &start};
-        pthread_create(&th[i], NULL, run_client, &cl[i]);
+    double wall_s = 0;
+    for (int r = 0; r < o.rounds; r++) {
+        wp_error_t err = {0};
+        if (o.hold && wait_warm(&o, (unsigned)(o.clients * o.acquires), &err) < 0) {
+            fprintf(stderr, "round %d: %s\n", r + 1, err.msg);
+            return 1;
+        }
+        wall_s += run_round(&o, cl, th);
     }
-    /* the clients read end_ns only after the barrier */
-    int64_t t0 = wp_now_mono_ns();
-    int64_t end = o.duration_s > 0 ? t0 + (int64_t)(o.duration_s * 1e9) : 0;
-    for (int i = 0; i < o.clients; i++)
-        cl[i].end_ns = end;
-    pthread_barrier_wait(&start);
     int total = 0, misses = 0, errors = 0;
     for (int i = 0; i < o.clients; i++) {
-        pthread_join(th[i], NULL);
         total += cl[i].n;
         misses += cl[i].misses;
         errors += cl[i].errors;
     }
-    double wall_s = wp_ms_between(t0, wp_now_mono_ns()) / 1000;
-    pthread_barrier_destroy(&start);
     for (int i = 0; i < o.clients; i++)
         if (cl[i].errors > 0) {
             fprintf(stderr, "client %d: %d errors, first: %s\n", i, cl[i].errors, cl[i].err.msg);
@@ -216,9 +273,10 @@ int main(int argc, char **argv)
         }
     qsort(all, (size_t)total, sizeof(*all), cmp_double);
     qsort(daemon, (size_t)total, sizeof(*daemon), cmp_double);
-    printf("template '%s', %d clients, %.1f s: %d hits, %d misses (fail-fast), %d errors, "
+    printf("template '%s', %d clients, %d round(s), %.1f s: %d hits, %d misses (fail-fast), %d "
+           "errors, "
            "%.0f acquire+release/s\n",
-           o.tpl, o.clients, wall_s, total, misses, errors, total / wall_s);
+           o.tpl, o.clients, o.rounds, wall_s, total, misses, errors, total / wall_s);
     if (total == 0) {
         fprintf(stderr, "no acquire succeeded\n");
         return 1;

@@ -20,6 +20,7 @@
 #ifndef FACTORY_H
 #define FACTORY_H
 
+#include <limits.h>  /* PATH_MAX */
 #include <stdbool.h> /* bool */
 #include <stdint.h>  /* uint64_t */
 
@@ -27,10 +28,10 @@
 #include "hv.h"
 #include "wp_error.h"
 
-#define FACTORY_NAME_MAX      32
-#define FACTORY_DEFAULT_STORE "/var/lib/warmpool/templates"
-#define FACTORY_DEFAULT_MEM   "/dev/shm/warmpool"
-#define FACTORY_DEFAULT_RUN   "/run/warmpool"
+#define FACTORY_NAME_MAX        32
+#define FACTORY_DEFAULT_STORE   "/var/lib/warmpool/templates"
+#define FACTORY_DEFAULT_MEM     "/dev/shm/warmpool"
+#define FACTORY_DEFAULT_RUN     "/run/warmpool"
 #define FACTORY_DEFAULT_CMDLINE "console=ttyS0 quiet panic=-1 warmpool.transport=serial"
 
 typedef struct factory_config {
@@ -51,12 +52,12 @@ const char *factory_runtime_dir(const factory_t *f);
 /* ---- templates ---- */
 
 typedef struct factory_template_spec {
-    const char *name;    /* [a-z0-9][a-z0-9_-]*, at most FACTORY_NAME_MAX */
-    const char *kernel;  /* path; copied into the template */
-    const char *initrd;  /* path; copied into the template */
-    const char *cmdline; /* NULL: FACTORY_DEFAULT_CMDLINE */
-    unsigned vcpus;      /* 0: 1 */
-    unsigned memory_mib; /* 0: 256 */
+    const char *name;      /* [a-z0-9][a-z0-9_-]*, at most FACTORY_NAME_MAX */
+    const char *kernel;    /* path; copied into the template */
+    const char *initrd;    /* path; copied into the template */
+    const char *cmdline;   /* NULL: FACTORY_DEFAULT_CMDLINE */
+    unsigned vcpus;        /* 0: 1 */
+    unsigned memory_mib;   /* 0: 256 */
     const char *machine;   /* NULL: "q35" */
     const char *cpu_model; /* NULL: "max" */
     const char *backend;   /* NULL: "qemu" */
@@ -110,7 +111,13 @@ typedef struct factory_clone_options {
     bool test_keep_vmgenid;
     bool test_skip_reseed;
     int agent_timeout_ms; /* 0: 10000 */
+    /* Prepended to the VM id ("wp-" for warmpoold's VMs, so the daemon can
+     * tell its own from clones kept by `warmpoolctl clone --keep`); at most
+     * FACTORY_ID_PREFIX_MAX characters of [a-z0-9-]. NULL: none. */
+    const char *id_prefix;
 } factory_clone_options_t;
+
+#define FACTORY_ID_PREFIX_MAX 8
 
 typedef struct factory_clone_timings {
     double restore_ms; /* start of the hypervisor until state loaded */
@@ -125,6 +132,7 @@ typedef struct factory_vm {
     char id[64];
     char template_name[FACTORY_NAME_MAX + 1];
     char vmgenid[37];
+    char share_dir[PATH_MAX];        /* host side of the guest's shared directory */
     factory_clone_timings_t timings; /* cumulative from the clone's start */
 } factory_vm_t;
 
@@ -138,13 +146,21 @@ int factory_clone(factory_t *f, factory_template_t *t, const factory_clone_optio
  * with its own private RAM, and wait for its agent's first reply: the
  * baseline clones are measured against. timings.reseed_ms and clock_ms are
  * both the first-reply time. */
-int factory_boot_cold(factory_t *f, factory_template_t *t, int agent_timeout_ms,
-                      factory_vm_t **out, wp_error_t *err);
+int factory_boot_cold(factory_t *f, factory_template_t *t, int agent_timeout_ms, factory_vm_t **out,
+                      wp_error_t *err);
 
 /* Destroy a clone and free it: no process or file left. */
 int factory_vm_destroy(factory_vm_t *vm, wp_error_t *err);
 /* Free the handle, leaving the VM running (its vm.json stays). */
 void factory_vm_release(factory_vm_t *vm);
+
+/* Re-open a clone left running by factory_vm_release or by an earlier
+ * process (a daemon restart), by id. The handle's agent is NULL: the agent
+ * channel serves one host connection at a time and the VM's user may hold
+ * it; connect with agent_client_connect(hv_vm_agent_endpoint(vm->vm)) when
+ * needed. timings are zero. ENOENT: no such VM; ESRCH: its process is gone
+ * (its files are left for factory_vm_destroy_by_id). */
+int factory_vm_adopt(factory_t *f, const char *id, factory_vm_t **out, wp_error_t *err);
 
 /* Destroy a VM left running by an earlier process, by id. */
 int factory_vm_destroy_by_id(factory_t *f, const char *id, wp_error_t *err);

@@ -69,9 +69,12 @@ static int boot_and_save(build_t *b, hv_backend_t *be, wp_error_t *err)
     snprintf(initrd, sizeof(initrd), "%s/initrd", b->staging);
     snprintf(state, sizeof(state), "%s/state", b->staging);
     snprintf(id, sizeof(id), "build-%s-%d", spec->name, (int)getpid());
+    char share[PATH_MAX];
+    factory_share_dir(b->runtime, share);
     hv_vm_spec_t vs = {
         .id = id,
         .runtime_dir = b->runtime,
+        .share_dir = share,
         .kernel = kernel,
         .initrd = initrd,
         .cmdline = m->cmdline,

@@ -84,7 +84,11 @@ int factory_clone(factory_t *f, factory_template_t *t, const factory_clone_optio
     if (wp_random_bytes(raw, sizeof(raw), err) < 0)
         return wp_error_wrap(err, "clone '%s'", name);
     wp_hex(raw, sizeof(raw), hex);
-    snprintf(v->id, sizeof(v->id), "%s-%s", name, hex);
+    const char *prefix = opt->id_prefix ? opt->id_prefix : "";
+    if (strlen(prefix) > FACTORY_ID_PREFIX_MAX ||
+        strspn(prefix, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(prefix))
+        return wp_error_set(err, EINVAL, "clone '%s': '%s' is not a VM id prefix", name, prefix);
+    snprintf(v->id, sizeof(v->id), "%s%s-%s", prefix, name, hex);
     snprintf(v->template_name, sizeof(v->template_name), "%s", name);
     if (opt->test_keep_vmgenid)
         snprintf(v->vmgenid, sizeof(v->vmgenid), "%s", t->manifest.vmgenid);
@@ -94,10 +98,11 @@ int factory_clone(factory_t *f, factory_template_t *t, const factory_clone_optio
     char runtime[PATH_MAX];
     factory_vm_dir(f, v->id, runtime);
     hv_vm_spec_t spec;
-    factory_spec_from_manifest(t, &spec);
+    char share[PATH_MAX];
+    factory_spec_from_manifest(t, runtime, share, &spec);
     spec.id = v->id;
-    spec.runtime_dir = runtime;
     spec.vmgenid = v->vmgenid;
+    snprintf(v->share_dir, sizeof(v->share_dir), "%s", share);
     if (hv_restore(be, &spec, t->state_path, &v->vm, err) < 0) {
         wp_rm_tree(runtime, NULL);
         return wp_error_wrap(err, "clone '%s': restore", name);

@@ -12,8 +12,8 @@
 #include "wp_id.h"
 #include "wp_time.h"
 
-int factory_boot_cold(factory_t *f, factory_template_t *t, int agent_timeout_ms,
-                      factory_vm_t **out, wp_error_t *err)
+int factory_boot_cold(factory_t *f, factory_template_t *t, int agent_timeout_ms, factory_vm_t **out,
+                      wp_error_t *err)
 {
     int64_t start_ns = wp_now_mono_ns();
     const char *name = t->manifest.name;
@@ -34,9 +34,10 @@ int factory_boot_cold(factory_t *f, factory_template_t *t, int agent_timeout_ms,
     factory_vm_dir(f, v->id, runtime);
     snprintf(mem, sizeof(mem), "%s/.%s.mem", f->memory_dir, v->id);
     hv_vm_spec_t spec;
-    factory_spec_from_manifest(t, &spec);
+    char share[PATH_MAX];
+    factory_spec_from_manifest(t, runtime, share, &spec);
+    snprintf(v->share_dir, sizeof(v->share_dir), "%s", share);
     spec.id = v->id;
-    spec.runtime_dir = runtime;
     spec.vmgenid = v->vmgenid;
     spec.memory_file = mem;
     spec.memory_shared = false;

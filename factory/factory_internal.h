@@ -63,8 +63,17 @@ int factory_file_sig_read(const char *path, factory_file_sig_t *out, wp_error_t 
 int factory_template_validate(factory_template_t *t, wp_error_t *err);
 int factory_template_recheck(factory_template_t *t, wp_error_t *err);
 
-/* The hv spec a clone (or the build) of manifest m uses. Strings point into m. */
-void factory_spec_from_manifest(const factory_template_t *t, hv_vm_spec_t *spec);
+/* The hv spec a clone (or the build) of manifest m uses. Strings point into
+ * m, except share_dir, which points to share (PATH_MAX bytes): the VM's
+ * shared directory, <runtime_dir>/shared. runtime_dir NULL (validation,
+ * which only describes the VM): a placeholder share. */
+void factory_spec_from_manifest(const factory_template_t *t, const char *runtime_dir, char *share,
+                                hv_vm_spec_t *spec);
+
+/* Every VM gets a directory shared into the guest (9p, tag "warmpool"): the
+ * host side of a container's rootfs and volumes. */
+#define FACTORY_SHARE_SUBDIR "shared"
+void factory_share_dir(const char *runtime_dir, char *out);
 
 /* Feed the guest 64 bytes of host getrandom() and make its kernel reseed its
  * CRNG now (factory_clone.c). Used on every clone, and on the template just

@@ -38,14 +38,27 @@ static int mismatch(const factory_template_t *t, int code, const char *what, wp_
 {
     char hint[PATH_MAX * 3];
     factory_manifest_rebuild_hint(&t->manifest, hint, sizeof(hint));
-    return wp_error_set(err, code, "template '%s' cannot be cloned on this host: %s; rebuild it with '%s'",
+    return wp_error_set(err, code,
+                        "template '%s' cannot be cloned on this host: %s; rebuild it with '%s'",
                         t->manifest.name, what, hint);
 }
 
-void factory_spec_from_manifest(const factory_template_t *t, hv_vm_spec_t *spec)
+void factory_share_dir(const char *runtime_dir, char *out)
+{
+    snprintf(out, PATH_MAX, "%s/%s", runtime_dir, FACTORY_SHARE_SUBDIR);
+}
+
+void factory_spec_from_manifest(const factory_template_t *t, const char *runtime_dir, char *share,
+                                hv_vm_spec_t *spec)
 {
     const factory_manifest_t *m = &t->manifest;
+    if (runtime_dir != NULL)
+        factory_share_dir(runtime_dir, share);
+    else
+        snprintf(share, PATH_MAX, "/%s", FACTORY_SHARE_SUBDIR);
     *spec = (hv_vm_spec_t){
+        .runtime_dir = runtime_dir,
+        .share_dir = share,
         .kernel = t->kernel_path,
         .initrd = t->initrd_path,
         .cmdline = m->cmdline,
@@ -67,7 +80,8 @@ static int check_hypervisor(factory_template_t *t, wp_error_t *err)
     if (be == NULL)
         return wp_error_wrap(err, "template '%s'", m->name);
     hv_vm_spec_t spec;
-    factory_spec_from_manifest(t, &spec);
+    char share[PATH_MAX];
+    factory_spec_from_manifest(t, NULL, share, &spec);
     hv_description_t now;
     char what[1024];
     if (hv_describe(be, &spec, &now, err) < 0) {
@@ -76,8 +90,8 @@ static int check_hypervisor(factory_template_t *t, wp_error_t *err)
         return mismatch(t, ENOENT, what, err);
     }
     if (strcmp(now.binary, m->hv.binary) != 0) {
-        snprintf(what, sizeof(what), "it was built with '%s' but this host runs '%s'",
-                 m->hv.binary, now.binary);
+        snprintf(what, sizeof(what), "it was built with '%s' but this host runs '%s'", m->hv.binary,
+                 now.binary);
         return mismatch(t, EINVAL, what, err);
     }
     if (strcmp(now.version, m->hv.version) != 0) {
@@ -110,8 +124,9 @@ static int check_file(factory_template_t *t, const char *label, const char *path
         return mismatch(t, ENOENT, what, err);
     }
     if ((uint64_t)sig->size != rec->size) {
-        snprintf(what, sizeof(what), "its %s file '%s' is %lld bytes, not the %llu it was built with",
-                 label, path, (long long)sig->size, (unsigned long long)rec->size);
+        snprintf(what, sizeof(what),
+                 "its %s file '%s' is %lld bytes, not the %llu it was built with", label, path,
+                 (long long)sig->size, (unsigned long long)rec->size);
         return mismatch(t, EINVAL, what, err);
     }
     char digest[FACTORY_SHA256_HEX];
@@ -120,8 +135,10 @@ static int check_file(factory_template_t *t, const char *label, const char *path
         return mismatch(t, local.code, what, err);
     }
     if (strcmp(digest, rec->sha256) != 0) {
-        snprintf(what, sizeof(what), "its %s file '%s' has changed since it was built (sha256 %.12s..., expected %.12s...)",
-                 label, path, digest, rec->sha256);
+        snprintf(
+            what, sizeof(what),
+            "its %s file '%s' has changed since it was built (sha256 %.12s..., expected %.12s...)",
+            label, path, digest, rec->sha256);
         return mismatch(t, EINVAL, what, err);
     }
     return 0;
@@ -139,8 +156,8 @@ static int check_memory(factory_template_t *t, factory_file_sig_t *sig, wp_error
         return mismatch(t, ENOENT, what, err);
     }
     if ((uint64_t)sig->size != m->memory_size) {
-        snprintf(what, sizeof(what), "its memory file '%s' is %lld bytes, not %llu",
-                 m->memory_file, (long long)sig->size, (unsigned long long)m->memory_size);
+        snprintf(what, sizeof(what), "its memory file '%s' is %lld bytes, not %llu", m->memory_file,
+                 (long long)sig->size, (unsigned long long)m->memory_size);
         return mismatch(t, EINVAL, what, err);
     }
     return 0;

@@ -51,7 +51,8 @@ typedef struct hv_vm_spec {
     hv_agent_transport_t agent_transport;
     uint32_t vsock_cid;    /* HV_AGENT_VSOCK only */
     uint32_t vsock_port;   /* HV_AGENT_VSOCK only; 0 means HV_AGENT_VSOCK_PORT */
-    const char *share_dir; /* host directory shared into the guest (9p), or NULL */
+    const char *share_dir; /* host directory shared into the guest (9p, mount tag
+                              "warmpool"), created if missing; or NULL */
 } hv_vm_spec_t;
 
 /* What a template records so a clone can check it runs on the same thing. */

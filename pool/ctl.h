@@ -38,6 +38,8 @@ int ctl_status(ctl_t *ctl, int argc, char **argv);
 int ctl_leases(ctl_t *ctl, int argc, char **argv);
 int ctl_health(ctl_t *ctl, int argc, char **argv);
 int ctl_pool(ctl_t *ctl, int argc, char **argv);
+int ctl_pool_wait(ctl_t *ctl, int argc, char **argv); /* ctl_pool_wait.c */
+int ctl_agent(ctl_t *ctl, int argc, char **argv);     /* ctl_agent.c */
 int ctl_acquire(ctl_t *ctl, int argc, char **argv);
 int ctl_release(ctl_t *ctl, int argc, char **argv);
 

@@ -269,8 +269,10 @@ static void complete_size(ctl_t *ctl, const char *name, pool_size_t *size, bool 
 int ctl_pool(ctl_t *ctl, int argc, char **argv)
 {
     static const char shape[] = "expected 'pool set TEMPLATE N|auto [--min N] [--max N]'";
+    if (argc >= 2 && strcmp(argv[1], "wait") == 0)
+        return ctl_pool_wait(ctl, argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "set") != 0)
-        return ctl_usage("pool", "%s", shape);
+        return ctl_usage("pool", "%s or 'pool wait TEMPLATE N'", shape);
     static const struct option options[] = {
         {"min", required_argument, NULL, 'm'},
         {"max", required_argument, NULL, 'M'},

@@ -21,6 +21,8 @@ static const char usage_text[] =
     "  pool set TEMPLATE N|auto [--min N] [--max N]\n"
     "                         size TEMPLATE's pool live: N warm VMs, or follow demand\n"
     "                         within [min, max]\n"
+    "  pool wait TEMPLATE N [--timeout SEC]\n"
+    "                         wait until TEMPLATE has N warm VMs and none cloning (default 60 s)\n"
     "  acquire TEMPLATE [--fail-fast] [--timeout SEC]\n"
     "                         lease a VM; prints its id, token, agent endpoint and pid\n"
     "  release VM_ID TOKEN    end a lease (the VM is destroyed)\n"
@@ -39,6 +41,8 @@ static const char usage_text[] =
     "                         a random sample from its agent, then destroy it (unless --keep)\n"
     "  vm ls                  list VMs left running with --keep\n"
     "  vm destroy ID...       destroy VMs by id\n"
+    "  agent ENDPOINT ping|info|sample [N]\n"
+    "                         talk to a VM's agent directly (ENDPOINT as in a lease)\n"
     "\n"
     "Options:\n"
     "  --socket URL       warmpoold's API (default " POOL_DEFAULT_API_SOCKET ")\n"
@@ -151,6 +155,7 @@ int main(int argc, char **argv)
         {"template", ctl_template}, {"clone", ctl_clone},   {"vm", ctl_vm},
         {"status", ctl_status},     {"pool", ctl_pool},     {"acquire", ctl_acquire},
         {"release", ctl_release},   {"leases", ctl_leases}, {"health", ctl_health},
+        {"agent", ctl_agent},
     };
     int status = -1;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -8,7 +8,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libnng-dev liburcu-dev libcriterion-dev
   libjansson-dev libssl-dev
   qemu-system-x86 qemu-utils
-  cpio kmod xz-utils zstd ca-certificates procps
+  cpio kmod xz-utils zstd ca-certificates procps curl
 )
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quick start on a fresh Debian 12 machine, as root: install what is needed,
-# build, build the guest image and a template named "demo", then clone it
-# three times and show each clone answering with its timings.
+# build, build the guest image and a template named "demo", clone it, then
+# run warmpoold with a pool of 2 warm "demo" VMs: show the pool, lease a VM
+# (about a millisecond: it is already warm), talk to its agent, release it,
+# scrape the metrics, and stop the daemon (by its pid) at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,5 +16,35 @@ ctl=build/pool/warmpoolctl
 echo "== building template 'demo' (a cold boot under TCG takes a few seconds) =="
 "$ctl" template build demo --kernel out/guest/vmlinuz --initrd out/guest/initrd.img --force
 "$ctl" template ls
-echo "== cloning 'demo' three times =="
-"$ctl" clone demo --count 3
+echo "== cloning 'demo' twice (no daemon: clone, time, destroy) =="
+"$ctl" clone demo --count 2
+
+echo "== starting warmpoold (deploy/warmpoold/quickstart.json: 2 warm 'demo' VMs) =="
+state=$(mktemp -d /tmp/warmpool-quickstart.XXXXXX)
+mkfifo "$state/ready"
+build/pool/warmpoold --config deploy/warmpoold/quickstart.json --log-level info \
+  --ready-fd 3 3>"$state/ready" 2>"$state/warmpoold.log" &
+daemon=$!
+stop_daemon() {
+  kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
+  rm -rf "$state"
+}
+trap stop_daemon EXIT
+read -r -t 120 ready < "$state/ready" || { cat "$state/warmpoold.log" >&2; exit 1; }
+echo "warmpoold pid $daemon: $ready"
+"$ctl" pool wait demo 2 --timeout 300
+"$ctl" status
+echo "== acquiring a warm 'demo' VM =="
+lease=$("$ctl" acquire demo)
+echo "$lease"
+vm=$(awk '$1 == "vm" {print $2}' <<<"$lease")
+token=$(awk '$1 == "token" {print $2}' <<<"$lease")
+endpoint=$(awk '$1 == "endpoint" {print $2}' <<<"$lease")
+"$ctl" agent "$endpoint" ping
+"$ctl" agent "$endpoint" info
+"$ctl" release "$vm" "$token"
+"$ctl" pool wait demo 2 --timeout 300
+"$ctl" status
+echo "== metrics (http://127.0.0.1:9464/metrics), warm and leased gauges =="
+curl -fsS http://127.0.0.1:9464/metrics | grep -E '^warmpool_(vms|acquire_total)' || true
+echo "== stopping warmpoold (SIGTERM: warm VMs destroyed, leases kept) =="

@@ -160,7 +160,8 @@ static qemu_vm_t *start(hv_backend_t *be, const hv_vm_spec_t *spec, qemu_mode_t 
     snprintf(vm->base.id, sizeof(vm->base.id), "%s", spec->id);
     snprintf(vm->base.runtime_dir, sizeof(vm->base.runtime_dir), "%s", spec->runtime_dir);
     qemu_agent_endpoint(spec, vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint));
-    if (make_runtime_dir(spec->runtime_dir, err) < 0) {
+    if (make_runtime_dir(spec->runtime_dir, err) < 0 ||
+        (spec->share_dir != NULL && wp_mkdir_p(spec->share_dir, 0700, err) < 0)) {
         free(vm);
         return NULL;
     }
