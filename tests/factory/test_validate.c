@@ -70,7 +70,8 @@ static void make_template(void (*mutate)(factory_manifest_t *m))
                          .vcpus = 1,
                          .machine = "q35",
                          .cpu_model = "max",
-                         .agent_transport = HV_AGENT_SERIAL};
+                         .agent_transport = HV_AGENT_SERIAL,
+                         .share_dir = "/shared"}; /* the factory gives every VM one */
     cr_assert_eq(hv_describe(be, &spec, &m.hv, &err), 0, "%s", err.msg);
     hv_backend_close(be);
     if (mutate)
