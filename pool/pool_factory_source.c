@@ -3,8 +3,9 @@
  *
  * The agent channel of a VM serves one host connection at a time, and a
  * leased VM's holder talks to its agent directly. So the source holds an
- * agent connection only while it needs one (the clone's reseed and clock,
- * the clock after a resume) and closes it before the VM is handed on. */
+ * agent connection only while it needs one (the clone's reseed and clock; a
+ * paused warm VM's, for the clock after its resume) and closes it before
+ * the VM is handed on. A running warm VM is handed on with none. */
 #include "pool_factory_source.h"
 
 #include <errno.h>       /* ENOENT, ESRCH */
@@ -166,23 +167,39 @@ static int src_clone(void *self, const char *template_name, int64_t deadline_ns,
     return 0;
 }
 
+/* Pause a warm VM, holding an agent connection the guest has already
+ * taken up (a ping answered): after the resume, setting the clock is then
+ * one round trip on it, not a reconnect the guest must notice first. */
 static int src_pause(void *self, pool_source_vm_t *vm, wp_error_t *err)
 {
     (void)self;
-    return hv_pause(vm->fvm->vm, err);
+    factory_vm_t *fvm = vm->fvm;
+    if (fvm->agent == NULL) {
+        fvm->agent = agent_client_connect(hv_vm_agent_endpoint(fvm->vm), err);
+        if (fvm->agent == NULL)
+            return wp_error_wrap(err, "connect to the agent");
+        if (agent_client_ping(fvm->agent, SOURCE_AGENT_MS, err) < 0)
+            return wp_error_wrap(err, "ping the agent");
+    }
+    return hv_pause(fvm->vm, err);
 }
 
-/* Resume, then set the wall clock: the guest's stood still while paused. */
+/* Resume, then set the wall clock (the guest's stood still while paused),
+ * then let go of the agent: its holder talks to it next. */
 static int src_resume(void *self, pool_source_vm_t *vm, wp_error_t *err)
 {
     (void)self;
-    if (hv_resume(vm->fvm->vm, err) < 0)
+    factory_vm_t *fvm = vm->fvm;
+    if (hv_resume(fvm->vm, err) < 0)
         return -1;
-    agent_client_t *agent = agent_client_connect(hv_vm_agent_endpoint(vm->fvm->vm), err);
-    if (agent == NULL)
-        return wp_error_wrap(err, "connect to the agent");
-    int ret = agent_client_set_clock(agent, wp_now_real_ns(), SOURCE_AGENT_MS, err);
-    agent_client_close(agent);
+    if (fvm->agent == NULL) {
+        fvm->agent = agent_client_connect(hv_vm_agent_endpoint(fvm->vm), err);
+        if (fvm->agent == NULL)
+            return wp_error_wrap(err, "connect to the agent");
+    }
+    int ret = agent_client_set_clock(fvm->agent, wp_now_real_ns(), SOURCE_AGENT_MS, err);
+    agent_client_close(fvm->agent);
+    fvm->agent = NULL;
     return ret < 0 ? wp_error_wrap(err, "set the guest clock") : 0;
 }
 
