@@ -10,6 +10,7 @@
  * SIGKILL the journal lets the next start re-adopt everything. */
 #include <errno.h>        /* errno */
 #include <getopt.h>       /* getopt_long */
+#include <malloc.h>       /* mallopt */
 #include <signal.h>       /* sigset_t */
 #include <stdio.h>        /* fprintf */
 #include <stdlib.h>       /* strtol */
@@ -41,6 +42,15 @@ static const char usage_text[] =
     "\n"
     "Signals: SIGTERM or SIGINT shuts down: warm VMs are destroyed, leased VMs keep\n"
     "running and are re-adopted by the next start.\n";
+
+/* Requests served at once; a thread each. Calls that wait (an acquire that
+ * clones, a watch) hold one, so this bounds those too; the rest take
+ * microseconds. */
+#define DAEMON_API_CONTEXTS 16
+/* glibc gives each thread that allocates an arena of its own (up to 8 per
+ * core), each with pages of its own: the daemon's threads mostly wait, two
+ * arenas serve them (bench/daemon_memory). */
+#define DAEMON_MALLOC_ARENAS 2
 
 typedef struct daemon_options {
     const char *config_path;
@@ -153,6 +163,7 @@ static int start(daemon_state_t *d, const daemon_options_t *o, wp_error_t *err)
         .socket_mode = 0600,
         .allowed_uid = geteuid(),
         .factory = d->factory,
+        .contexts = DAEMON_API_CONTEXTS,
     };
     d->api = api_server_start(d->pool, &ac, err);
     if (d->api == NULL)
@@ -221,6 +232,7 @@ int main(int argc, char **argv)
     if (parsed != 0)
         return parsed > 0 ? 0 : 2;
 
+    mallopt(M_ARENA_MAX, DAEMON_MALLOC_ARENAS);
     /* before any thread exists, so every thread inherits the mask */
     sigset_t mask;
     sigemptyset(&mask);

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang-format
   libprotobuf-c-dev protobuf-c-compiler libnng-dev liburcu-dev libcriterion-dev
-  libjansson-dev libssl-dev
+  libjansson-dev libmbedtls-dev
   qemu-system-x86 qemu-utils
   cpio kmod xz-utils zstd ca-certificates procps curl
 )
