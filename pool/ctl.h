@@ -15,6 +15,7 @@ typedef struct ctl {
     factory_t *factory;     /* opened on first use by ctl_factory() */
     const char *socket_url; /* the daemon's API; NULL: POOL_DEFAULT_API_SOCKET */
     api_client_t *api;      /* connected on first use by ctl_api() */
+    bool via_daemon;        /* --daemon: template commands through warmpoold */
 } ctl_t;
 
 /* The factory, opened on first use; NULL after printing the error. */

@@ -46,6 +46,8 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --socket URL       warmpoold's API (default " POOL_DEFAULT_API_SOCKET ")\n"
+    "  --daemon           template build|ls|inspect|rm through warmpoold, on its store and\n"
+    "                     its host's paths (build: --machine, --cpu, --agent-timeout n/a)\n"
     "  --store DIR        template store (default " FACTORY_DEFAULT_STORE ")\n"
     "  --memory-dir DIR   where template memory files live, on a memory filesystem\n"
     "                     (default " FACTORY_DEFAULT_MEM ")\n"
@@ -86,7 +88,17 @@ int ctl_usage(const char *cmd, const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_STORE = 256, OPT_MEM, OPT_RUN, OPT_QEMU, OPT_JSON, OPT_LOG, OPT_VERSION, OPT_SOCK };
+    enum {
+        OPT_STORE = 256,
+        OPT_MEM,
+        OPT_RUN,
+        OPT_QEMU,
+        OPT_JSON,
+        OPT_LOG,
+        OPT_VERSION,
+        OPT_SOCK,
+        OPT_DAEMON
+    };
     static const struct option options[] = {
         {"store", required_argument, NULL, OPT_STORE},
         {"memory-dir", required_argument, NULL, OPT_MEM},
@@ -94,6 +106,7 @@ int main(int argc, char **argv)
         {"qemu", required_argument, NULL, OPT_QEMU},
         {"json", no_argument, NULL, OPT_JSON},
         {"socket", required_argument, NULL, OPT_SOCK},
+        {"daemon", no_argument, NULL, OPT_DAEMON},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -121,6 +134,9 @@ int main(int argc, char **argv)
             break;
         case OPT_SOCK:
             ctl.socket_url = optarg;
+            break;
+        case OPT_DAEMON:
+            ctl.via_daemon = true;
             break;
         case OPT_LOG: {
             wp_log_level_t level;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon_helpers.h"
@@ -294,4 +295,56 @@ Test(daemon_vm, sigterm_destroys_warm_vms_and_keeps_leased_ones)
     cr_assert(lease_listed(&l));
     release(&l);
     cr_assert_not(daemon_pid_alive(l.vm.pid));
+}
+
+/* Run warmpoolctl against this daemon; its stdout (malloc'd) and status. */
+static char *ctl_run(const char *args, int *status)
+{
+    const char *ctl = getenv("WP_WARMPOOLCTL");
+    cr_assert_not_null(ctl, "WP_WARMPOOLCTL is set by CTest");
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", ctl, daemon_env.socket_url, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    size_t n;
+    while (len < cap - 1 && (n = fread(out + len, 1, cap - 1 - len, p)) > 0)
+        len += n;
+    out[len] = '\0';
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+Test(daemon_vm, template_commands_run_through_the_daemon)
+{
+    int st;
+    char *out = ctl_run("--daemon template ls", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert(strstr(out, "\n" DAEMON_TEMPLATE " ") != NULL, "lists the store's template:\n%s",
+              out);
+    free(out);
+    out = ctl_run("--daemon template inspect " DAEMON_TEMPLATE, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert(strstr(out, "\"vmgenid\"") != NULL, "%s", out);
+    free(out);
+    out = ctl_run("--daemon template rm nosuch", &st);
+    cr_assert_eq(st, 1, "%s", out);
+    cr_assert(strstr(out, "nosuch") != NULL, "the error names the template: %s", out);
+    free(out);
+
+    /* a build in the daemon, from this host's guest image, then its removal */
+    const char *guest = getenv("WP_GUEST_DIR");
+    cr_assert_not_null(guest);
+    char args[2048];
+    snprintf(args, sizeof(args),
+             "--daemon template build viad --kernel %s/vmlinuz --initrd %s/initrd.img --force",
+             guest, guest);
+    out = ctl_run(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
+    out = ctl_run("--daemon template rm viad", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
 }
