@@ -9,9 +9,10 @@
  *   acquire_latency_bin [--socket URL] [--template NAME] [--clients K]
  *                       [--acquires N]   (per client; default 200)
  *                       [--duration SEC] (instead of a count)
- *                       [--hold]         (release every lease only at the end,
- *                                         so no VM destroy runs beside the
- *                                         acquires; needs K*N warm VMs)
+ *                       [--hold]         (release leases only once every client
+ *                                         has acquired its N, so no VM destroy
+ *                                         runs beside an acquire; needs K*N
+ *                                         warm VMs)
  *                       [--rounds R]     (with --hold: R rounds, each started
  *                                         once K*N VMs are warm again) */
 #include <errno.h>   /* EAGAIN */
@@ -39,6 +40,7 @@ typedef struct opts {
 typedef struct client {
     const opts_t *o;
     pthread_barrier_t *start; /* every client connected and warmed up */
+    pthread_barrier_t *done;  /* --hold: every client has acquired */
     int64_t end_ns;           /* 0: count mode */
     double *lat_ms;           /* hits' round trips */
     double *wait_ms;          /* the daemon's time in pool_acquire, per hit */
@@ -85,6 +87,8 @@ static void *run_client(void *arg)
     pthread_barrier_wait(c->start);
     if (api == NULL) {
         note_error(c, &err);
+        if (c->o->hold)
+            pthread_barrier_wait(c->done);
         return NULL;
     }
     c->round_start = c->n;
@@ -112,6 +116,9 @@ static void *run_client(void *arg)
         if (!c->o->hold && api_client_release(api, l.vm.id, l.token, NULL, &err) < 0)
             note_error(c, &err);
     }
+    /* --hold: no release (a VM destroy) runs beside anyone's acquires */
+    if (c->o->hold)
+        pthread_barrier_wait(c->done);
     for (int i = c->round_start; c->o->hold && i < c->n; i++)
         if (api_client_release(api, c->held[i].vm.id, c->held[i].token, NULL, &err) < 0)
             note_error(c, &err);
@@ -175,11 +182,13 @@ static int wait_warm(const opts_t *o, unsigned want, wp_error_t *err)
 /* One round: every client connects, then all start together. */
 static double run_round(opts_t *o, client_t *cl, pthread_t *th)
 {
-    pthread_barrier_t start;
+    pthread_barrier_t start, done;
     pthread_barrier_init(&start, NULL, (unsigned)o->clients + 1);
+    pthread_barrier_init(&done, NULL, (unsigned)o->clients);
     for (int i = 0; i < o->clients; i++) {
         cl[i].o = o;
         cl[i].start = &start;
+        cl[i].done = &done;
         pthread_create(&th[i], NULL, run_client, &cl[i]);
     }
     /* the clients read end_ns only after the barrier */
@@ -191,6 +200,7 @@ static double run_round(opts_t *o, client_t *cl, pthread_t *th)
     for (int i = 0; i < o->clients; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&done);
     return wp_ms_between(t0, wp_now_mono_ns()) / 1000;
 }
 

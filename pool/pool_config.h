@@ -6,7 +6,7 @@
  *
  *   {
  *     "runtime_dir": "/run/warmpool",             per-VM sockets and logs
- *     "state_dir": "/var/lib/warmpool/state",     the journal
+ *     "state_dir": "/run/warmpool/state",     the journal
  *     "store_dir": "/var/lib/warmpool/templates", the template store
  *     "memory_dir": "/dev/shm/warmpool",          template memory files
  *     "api_socket": "ipc:///run/warmpool/warmpoold.sock",
@@ -39,7 +39,11 @@
 #define POOL_TARGET_MAX      4096 /* a sanity bound on any pool size */
 
 #define POOL_DEFAULT_RUNTIME_DIR "/run/warmpool"
-#define POOL_DEFAULT_STATE_DIR   "/var/lib/warmpool/state"
+/* A memory filesystem on purpose: the journal describes VM processes, which
+ * do not outlive the host; it must survive the daemon (kill -9), which the
+ * page cache does, and a journal that outlived a reboot would only list dead
+ * VMs. fsync is still done, so a state_dir on disk stays crash-consistent. */
+#define POOL_DEFAULT_STATE_DIR   "/run/warmpool/state"
 #define POOL_DEFAULT_STORE_DIR   "/var/lib/warmpool/templates"
 #define POOL_DEFAULT_MEMORY_DIR  "/dev/shm/warmpool"
 #define POOL_DEFAULT_API_SOCKET  "ipc:///run/warmpool/warmpoold.sock"

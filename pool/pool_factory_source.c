@@ -8,16 +8,20 @@
  * the VM is handed on. A running warm VM is handed on with none. */
 #include "pool_factory_source.h"
 
-#include <errno.h>       /* ENOENT, ESRCH */
-#include <pthread.h>     /* pthread_mutex_t */
-#include <stdlib.h>      /* calloc */
-#include <limits.h>      /* PATH_MAX */
-#include <stdio.h>       /* snprintf */
-#include <string.h>      /* strncmp */
-#include <sys/stat.h>    /* stat */
-#include <sys/syscall.h> /* SYS_pidfd_open */
-#include <unistd.h>      /* close, syscall */
+#include <dirent.h>       /* opendir */
+#include <errno.h>        /* ENOENT, ESRCH */
+#include <stdatomic.h>    /* atomic_bool */
+#include <sys/resource.h> /* setpriority */
+#include <pthread.h>      /* pthread_mutex_t */
+#include <stdlib.h>       /* calloc */
+#include <limits.h>       /* PATH_MAX */
+#include <stdio.h>        /* snprintf */
+#include <string.h>       /* strncmp */
+#include <sys/stat.h>     /* stat */
+#include <sys/syscall.h>  /* SYS_pidfd_open */
+#include <unistd.h>       /* close, syscall */
 
+#include "wp_log.h"
 #include "wp_time.h"
 
 #define SOURCE_ID_PREFIX    "wp-"
@@ -95,6 +99,33 @@ static bool template_replaced(pool_factory_source_t *s, open_template_t *o)
     return replaced;
 }
 
+/* A clone started by a refill thread (nice POOL_REFILL_NICE) gets normal
+ * priority once ready: every thread of its process, as nice is per thread.
+ * Raising priority needs CAP_SYS_NICE; without it the VM stays niced and
+ * that is said once. */
+static void restore_priority(pid_t pid)
+{
+    errno = 0;
+    int mine = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if (mine <= 0 || errno != 0)
+        return; /* an on-demand clone: started at normal priority */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    struct dirent *e;
+    static atomic_bool warned;
+    while (dir && (e = readdir(dir)) != NULL) {
+        long tid = strtol(e->d_name, NULL, 10);
+        if (tid > 0 && setpriority(PRIO_PROCESS, (id_t)tid, 0) < 0 &&
+            !atomic_exchange(&warned, true))
+            wp_log_warn("VM process %d: cannot restore normal priority: %s (the daemon needs "
+                        "CAP_SYS_NICE)",
+                        (int)pid, strerror(errno));
+    }
+    if (dir)
+        closedir(dir);
+}
+
 static int pidfd_for(pid_t pid)
 {
     return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -158,6 +189,7 @@ static int src_clone(void *self, const char *template_name, int64_t deadline_ns,
     /* the holder talks to the agent, not us */
     agent_client_close(fvm->agent);
     fvm->agent = NULL;
+    restore_priority(hv_vm_pid(fvm->vm));
     pool_source_vm_t *vm = wrap(fvm, info, err);
     if (vm == NULL) {
         factory_vm_destroy(fvm, NULL);

@@ -11,9 +11,13 @@
  * pool_refill_note_clone may be called from any registered thread. */
 #include "pool_internal.h"
 
-#include <errno.h>  /* EINTR */
-#include <stdlib.h> /* calloc */
-#include <time.h>   /* timespec */
+#include <errno.h>        /* EINTR */
+#include <stdlib.h>       /* calloc */
+#include <string.h>       /* strerror */
+#include <sys/resource.h> /* setpriority */
+#include <sys/syscall.h>  /* SYS_gettid */
+#include <time.h>         /* timespec */
+#include <unistd.h>       /* syscall */
 
 #include "wp_log.h"
 #include "wp_time.h"
@@ -204,6 +208,12 @@ static void *worker_main(void *arg)
 {
     pool_t *pool = arg;
     pool_thread_online();
+    /* Clones made ahead of demand must not take CPU from acquires and
+     * leased VMs: this thread, and the hypervisor processes it starts
+     * (they inherit its nice value), run at POOL_REFILL_NICE; the source
+     * gives a finished clone normal priority (pool_source.h). */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), POOL_REFILL_NICE) < 0)
+        wp_log_warn("refill worker: nice %d: %s", POOL_REFILL_NICE, strerror(errno));
     while (!atomic_load(&pool->stopping)) {
         pool_tpl_t *t = NULL;
         int64_t wake_at = 0;

@@ -32,8 +32,9 @@
 
 #include "wp_error.h"
 
-#define POOL_VM_ID_MAX 64  /* including NUL; ids are [a-z0-9-], as hv.h */
-#define POOL_PATH_MAX  256 /* including NUL; endpoints and directories */
+#define POOL_VM_ID_MAX   64  /* including NUL; ids are [a-z0-9-], as hv.h */
+#define POOL_PATH_MAX    256 /* including NUL; endpoints and directories */
+#define POOL_REFILL_NICE 10  /* refill threads and the clones they start */
 
 /* What a client needs to use a VM, and what the journal keeps about it. */
 typedef struct pool_vm_info {
@@ -49,7 +50,10 @@ typedef struct pool_source_vm pool_source_vm_t;
 typedef struct pool_source_ops {
     /* Clone a VM of `template_name`, ready: restored, new identity, RNG
      * reseeded, clock set, agent answering, vCPUs running. Blocks; many
-     * clones may run at once (the pool bounds how many). deadline_ns is an
+     * clones may run at once (the pool bounds how many). The refill calls
+     * it from threads at POOL_REFILL_NICE: the source starts the VM from
+     * the calling thread (so its start-up runs at that priority) and gives
+     * the finished VM normal priority (nice 0). deadline_ns is an
      * absolute CLOCK_MONOTONIC time (wp_now_mono_ns) after which the source
      * should give up with ETIMEDOUT, 0 for none. ENOENT: no such template. */
     int (*clone)(void *self, const char *template_name, int64_t deadline_ns, pool_vm_info_t *info,

@@ -8,6 +8,9 @@ cd "$bench_root"
 bench_base=/var/tmp/warmpool-bench
 bench_mem=/dev/shm/warmpool-bench
 bench_run=/run/warmpool-bench
+# the journal on a memory filesystem, as /run is on a normal host (on these
+# machines /run is not a tmpfs)
+bench_state=/dev/shm/warmpool-bench-state
 bench_opts=(--store "$bench_base/store" --memory-dir "$bench_mem" --runtime-dir "$bench_run")
 bench_socket="ipc://$bench_run/warmpoold.sock"
 bench_daemon_pid=
@@ -28,7 +31,7 @@ bench_daemon_start() {
   local cfg=$bench_base/warmpoold.json fifo
   mkdir -p "$bench_base"
   cat > "$cfg" <<JSON
-{"runtime_dir": "$bench_run", "state_dir": "$bench_base/state",
+{"runtime_dir": "$bench_run", "state_dir": "$bench_state",
  "store_dir": "$bench_base/store", "memory_dir": "$bench_mem",
  "api_socket": "$bench_socket", "metrics_address": "http://127.0.0.1:9466/metrics",
  "refill_concurrency": 2, "log_level": "warn",

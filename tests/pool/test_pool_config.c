@@ -13,7 +13,7 @@ Test(config, no_file_gives_every_default)
     pool_config_t *c = pool_config_load(NULL, &err);
     cr_assert_not_null(c, "%s", err.msg);
     cr_assert_str_eq(c->runtime_dir, "/run/warmpool");
-    cr_assert_str_eq(c->state_dir, "/var/lib/warmpool/state");
+    cr_assert_str_eq(c->state_dir, "/run/warmpool/state");
     cr_assert_str_eq(c->store_dir, "/var/lib/warmpool/templates");
     cr_assert_str_eq(c->memory_dir, "/dev/shm/warmpool");
     cr_assert_str_eq(c->api_socket, "ipc:///run/warmpool/warmpoold.sock");
