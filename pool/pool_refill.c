@@ -175,8 +175,8 @@ static void refill_clone(pool_t *pool, pool_tpl_t *t)
     }
     atomic_store(&t->fail_streak, 0);
     atomic_fetch_sub(&t->cloning, 1);
-    wp_log_debug("VM '%s' of '%s' warm (clone %.0f ms)", info.id, t->name,
-                 wp_ms_between(t0, wp_now_mono_ns()));
+    wp_log_info("VM '%s' of '%s' warm (clone %.0f ms)", info.id, t->name,
+                wp_ms_between(t0, wp_now_mono_ns()));
     offer_reserved(pool, vm);
 }
 
