@@ -19,7 +19,7 @@ echo "== building template 'demo' (a cold boot under TCG takes a few seconds) ==
 echo "== cloning 'demo' twice (no daemon: clone, time, destroy) =="
 "$ctl" clone demo --count 2
 
-echo "== starting warmpoold (deploy/warmpoold/quickstart.json: 2 warm 'demo' VMs) =="
+echo "== starting warmpoold (deploy/warmpoold/quickstart.json: 2 warm 'demo' VMs, kept running) =="
 state=$(mktemp -d /tmp/warmpool-quickstart.XXXXXX)
 mkfifo "$state/ready"
 build/pool/warmpoold --config deploy/warmpoold/quickstart.json --log-level info \
