@@ -153,7 +153,9 @@ pool_tpl_t *pool_tpl_get(pool_t *pool, const pool_template_config_t *defaults, w
     if (t == NULL && (t = calloc(1, sizeof(*t))) != NULL) {
         snprintf(t->name, sizeof(t->name), "%s", defaults->name);
         cds_wfcq_init(&t->warm_head, &t->warm_tail);
+        cds_wfcq_init(&t->hot_head, &t->hot_tail);
         atomic_store(&t->warm_state, (int)defaults->warm_state);
+        atomic_store(&t->hot_target, defaults->hot);
         tpl_set_size(t, defaults->sizing, defaults->target, defaults->min, defaults->max);
         pool_sizing_init(&t->sizing_state, &pool->sizing, defaults->target);
         pool->tpls[n] = t;
@@ -172,8 +174,11 @@ int pool_set_size(pool_t *pool, const char *name, const pool_size_t *size, wp_er
         return -1;
     if (pool_call_enter(pool, err) < 0)
         return -1;
-    pool_template_config_t defaults = {
-        .target = size->target, .min = size->min, .max = size->max, .sizing = size->sizing};
+    pool_template_config_t defaults = {.target = size->target,
+                                       .min = size->min,
+                                       .max = size->max,
+                                       .sizing = size->sizing,
+                                       .hot = POOL_DEFAULT_HOT};
     snprintf(defaults.name, sizeof(defaults.name), "%s", name);
     pool_tpl_t *t = pool_tpl_get(pool, &defaults, err);
     if (t != NULL) {
@@ -198,6 +203,7 @@ static void pool_free_bare(pool_t *pool)
     urcu_memb_barrier(); /* run every pending call_rcu free before we go */
     for (size_t i = 0; i < atomic_load(&pool->n_tpls); i++) {
         cds_wfcq_destroy(&pool->tpls[i]->warm_head, &pool->tpls[i]->warm_tail);
+        cds_wfcq_destroy(&pool->tpls[i]->hot_head, &pool->tpls[i]->hot_tail);
         free(pool->tpls[i]);
     }
     cds_wfcq_destroy(&pool->retire_head, &pool->retire_tail);
@@ -310,7 +316,7 @@ static void pool_drain(pool_t *pool)
     for (size_t i = 0; i < atomic_load(&pool->n_tpls); i++) {
         pool_tpl_t *t = pool->tpls[i];
         pool_vm_t *vm;
-        while ((vm = pool_warm_take(pool, t, POOL_VM_DESTROYING)) != NULL) {
+        while ((vm = pool_warm_take(pool, t, POOL_VM_DESTROYING, false)) != NULL) {
             atomic_fetch_sub(&t->supply, 1);
             pool_vm_destroy(pool, vm, "shutdown");
             pool_vm_retire(pool, vm);

@@ -53,7 +53,7 @@ static void discard(pool_t *pool, pool_vm_t *vm, const char *why)
 static int acquire_warm(pool_t *pool, pool_tpl_t *t, pool_lease_t *out, wp_error_t *err)
 {
     pool_vm_t *vm;
-    while ((vm = pool_warm_take(pool, t, POOL_VM_ACQUIRING)) != NULL) {
+    while ((vm = pool_warm_take(pool, t, POOL_VM_ACQUIRING, true)) != NULL) {
         atomic_fetch_sub(&t->supply, 1);
         pool_kick_refill(pool); /* the replacement starts now, not after the lease */
         if (atomic_load(&vm->exited)) {

@@ -194,6 +194,7 @@ static int parse_template(const char *name, const json_t *obj, pool_template_con
     t->target = POOL_DEFAULT_TARGET;
     t->min = POOL_DEFAULT_MIN;
     t->max = POOL_DEFAULT_MAX;
+    t->hot = POOL_DEFAULT_HOT;
     bool max_given = false;
     const char *key;
     json_t *v;
@@ -214,10 +215,12 @@ static int parse_template(const char *name, const json_t *obj, pool_template_con
         } else if (strcmp(key, "warm_state") == 0) {
             ret = get_enum(v, field, "paused", "running", &e, err);
             t->warm_state = (pool_warm_state_t)e;
+        } else if (strcmp(key, "hot") == 0) {
+            ret = get_uint(v, field, 0, POOL_TARGET_MAX, &t->hot, err);
         } else {
-            return wp_error_set(err, EINVAL,
-                                "%s: unknown key (known: target, min, max, sizing, warm_state)",
-                                field);
+            return wp_error_set(
+                err, EINVAL, "%s: unknown key (known: target, min, max, sizing, warm_state, hot)",
+                field);
         }
         if (ret < 0)
             return ret;

@@ -16,7 +16,8 @@
  *     "qemu_binary": null,                        null: from PATH
  *     "templates": {
  *       "small": {"target": 3, "min": 0, "max": 16,
- *                 "sizing": "fixed" | "auto", "warm_state": "paused" | "running"}
+ *                 "sizing": "fixed" | "auto", "warm_state": "paused" | "running",
+ *                 "hot": 1}
  *     }
  *   }
  *
@@ -52,6 +53,7 @@
 #define POOL_DEFAULT_TARGET      1
 #define POOL_DEFAULT_MIN         0
 #define POOL_DEFAULT_MAX         16
+#define POOL_DEFAULT_HOT         1 /* paused pools: VMs kept resumed ahead of demand */
 
 typedef enum pool_sizing_mode {
     POOL_SIZING_FIXED = 0, /* warm == target */
@@ -70,6 +72,7 @@ typedef struct pool_template_config {
     unsigned max;
     pool_sizing_mode_t sizing;
     pool_warm_state_t warm_state;
+    unsigned hot; /* paused pools: warm VMs kept resumed, clock set, ahead of demand */
 } pool_template_config_t;
 
 typedef struct pool_config {

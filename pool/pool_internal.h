@@ -49,6 +49,7 @@ typedef enum pool_vm_state {
     POOL_VM_NEW = 0,    /* being set up by its creator */
     POOL_VM_WARM,       /* in (or entering) the warm queue */
     POOL_VM_ACQUIRING,  /* taken by an acquirer: resume, token, journal */
+    POOL_VM_HEATING,    /* taken by the refill: resumed ahead of demand, then WARM again */
     POOL_VM_LEASED,     /* handed out */
     POOL_VM_MARKING,    /* leased, process gone: being journaled as dead */
     POOL_VM_DEAD,       /* leased, process gone: waits for its holder's release */
@@ -77,8 +78,15 @@ typedef struct pool_vm {
 
 struct pool_tpl {
     char name[POOL_NAME_MAX + 1];
-    struct cds_wfcq_head warm_head;
+    struct cds_wfcq_head warm_head; /* paused warm VMs (cold) */
     struct cds_wfcq_tail warm_tail;
+    /* Running warm VMs, handed out first: every warm VM of a running pool;
+     * in a paused pool, the `hot_target` VMs the refill resumed (clock set)
+     * ahead of demand, so a hit does not wait for a guest round trip. */
+    struct cds_wfcq_head hot_head;
+    struct cds_wfcq_tail hot_tail;
+    _Atomic int hot;             /* in the hot queue, plus claimed by a heater */
+    _Atomic unsigned hot_target; /* paused pools only */
     _Atomic unsigned target, min, max;
     _Atomic int sizing;     /* pool_sizing_mode_t */
     _Atomic int warm_state; /* pool_warm_state_t */
@@ -156,11 +164,18 @@ void pool_vm_free_deferred(pool_vm_t *vm);
 /* A record that was WARM (so is or will be linked in its queue) is done
  * with by one side; the second side retires it. */
 void pool_vm_unqueue_done(pool_t *pool, pool_vm_t *vm);
-/* Publish a set-up record as warm: gauge, state, exit watch, queue. */
-void pool_warm_put(pool_t *pool, pool_vm_t *vm);
+/* Publish a set-up record as warm: gauge, state, exit watch, queue (the
+ * hot queue when it is not paused). reheated: back from
+ * pool_warm_take_paused, still counted in `warm` and claimed in `hot`. */
+void pool_warm_put(pool_t *pool, pool_vm_t *vm, bool reheated);
 /* Dequeue the next warm record and CAS it into `to` (ACQUIRING or
- * DESTROYING); NULL when the queue has none. Lowers `warm`, not `supply`. */
-pool_vm_t *pool_warm_take(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to);
+ * DESTROYING); NULL when both queues are empty. The hot queue first for an
+ * acquire, the paused one first otherwise (a shrink keeps the hot ones).
+ * Lowers `warm` (and `hot`), not `supply`. */
+pool_vm_t *pool_warm_take(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to, bool hot_first);
+/* The next paused warm record only, for the heater: it stays counted in
+ * `warm` (it is on its way to the hot queue); NULL when none. */
+pool_vm_t *pool_warm_take_paused(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to);
 /* Leased VM found dead (by the watcher or the acquirer): LEASED -> DEAD. */
 void pool_vm_mark_dead(pool_t *pool, pool_vm_t *vm);
 

@@ -36,7 +36,8 @@ static void destroy_by_id(pool_t *pool, const char *id, const char *why)
 /* A lease's template keeps existing even if the configuration dropped it. */
 static pool_tpl_t *tpl_for(pool_t *pool, const char *name, wp_error_t *err)
 {
-    pool_template_config_t none = {.target = 0, .min = 0, .max = POOL_DEFAULT_MAX};
+    pool_template_config_t none = {
+        .target = 0, .min = 0, .max = POOL_DEFAULT_MAX, .hot = POOL_DEFAULT_HOT};
     snprintf(none.name, sizeof(none.name), "%s", name);
     return pool_tpl_get(pool, &none, err);
 }
@@ -126,7 +127,7 @@ static int try_adopt_warm(pool_t *pool, const pool_jrec_t *rec)
         return 0;
     }
     atomic_fetch_add(&t->supply, 1);
-    pool_warm_put(pool, vm);
+    pool_warm_put(pool, vm, false);
     wp_log_info("warm VM '%s' of '%s' re-adopted", vm->info.id, t->name);
     return 1;
 }

@@ -29,7 +29,22 @@ typedef enum work {
     WORK_NONE,
     WORK_CLONE,
     WORK_SHRINK,
+    WORK_HEAT, /* resume a paused warm VM into the hot queue */
 } work_t;
+
+/* A paused pool short of hot VMs with a paused one to resume: claim a hot
+ * slot (undone by the heater if the paused VM is gone by then). */
+static bool claim_heat(pool_tpl_t *t)
+{
+    if (atomic_load(&t->warm_state) != POOL_WARM_PAUSED)
+        return false;
+    int want = (int)atomic_load(&t->hot_target);
+    int hot = atomic_load(&t->hot);
+    while (hot < want && atomic_load(&t->warm) > hot)
+        if (atomic_compare_exchange_weak(&t->hot, &hot, hot + 1))
+            return true;
+    return false;
+}
 
 /* Claim one unit of work; *wake_at gets the earliest back-off expiry when
  * there is none (0: no timed wake needed). */
@@ -47,6 +62,10 @@ static work_t pick(pool_t *pool, pool_tpl_t **out, int64_t *wake_at)
                 *out = t;
                 return WORK_SHRINK;
             }
+        }
+        if (claim_heat(t)) {
+            *out = t;
+            return WORK_HEAT;
         }
         if (supply >= target)
             continue;
@@ -117,7 +136,7 @@ static void offer_reserved(pool_t *pool, pool_vm_t *vm)
             return;
         }
     }
-    pool_warm_put(pool, vm);
+    pool_warm_put(pool, vm, false);
 }
 
 void pool_refill_donate(pool_t *pool, pool_tpl_t *t, pool_source_vm_t *h,
@@ -180,9 +199,40 @@ static void refill_clone(pool_t *pool, pool_tpl_t *t)
     offer_reserved(pool, vm);
 }
 
+/* Resume the next paused warm VM (the source sets its clock) and move it
+ * to the hot queue, where acquires look first. */
+static void refill_heat(pool_t *pool, pool_tpl_t *t)
+{
+    pool_vm_t *vm = pool_warm_take_paused(pool, t, POOL_VM_HEATING);
+    if (vm == NULL) {
+        atomic_fetch_sub(&t->hot, 1); /* acquirers took them: give the claim back */
+        return;
+    }
+    wp_error_t err = {0};
+    if (atomic_load(&vm->exited) || pool->src.ops->resume(pool->src.self, vm->handle, &err) < 0) {
+        if (err.code)
+            wp_log_warn("VM '%s' of '%s': resume ahead of demand failed: %s", vm->info.id, t->name,
+                        err.msg);
+        atomic_fetch_sub(&t->hot, 1);
+        atomic_fetch_sub(&t->warm, 1);
+        atomic_fetch_sub(&t->supply, 1);
+        pool_vm_destroy(pool, vm, "resume failed");
+        pool_vm_retire(pool, vm);
+        pool_kick_refill(pool);
+        return;
+    }
+    vm->paused = false;
+    /* not fsync'd, as any warm record: after a crash it is re-adopted
+     * either way, paused again if the pool pauses */
+    if (pool_vm_journal(pool, vm, POOL_JREC_WARM, false, &err) < 0)
+        wp_log_warn("VM '%s': %s", vm->info.id, err.msg);
+    wp_log_debug("VM '%s' of '%s' resumed ahead of demand", vm->info.id, t->name);
+    pool_warm_put(pool, vm, true);
+}
+
 static void refill_shrink(pool_t *pool, pool_tpl_t *t)
 {
-    pool_vm_t *vm = pool_warm_take(pool, t, POOL_VM_DESTROYING);
+    pool_vm_t *vm = pool_warm_take(pool, t, POOL_VM_DESTROYING, false);
     if (vm == NULL) {
         /* acquirers took them first (and counted them): give the claim back */
         atomic_fetch_add(&t->supply, 1);
@@ -223,6 +273,9 @@ static void *worker_main(void *arg)
             break;
         case WORK_SHRINK:
             refill_shrink(pool, t);
+            break;
+        case WORK_HEAT:
+            refill_heat(pool, t);
             break;
         case WORK_NONE:
             idle_wait(pool, wake_at);

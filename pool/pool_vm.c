@@ -164,35 +164,61 @@ void pool_vm_unqueue_done(pool_t *pool, pool_vm_t *vm)
         pool_vm_retire(pool, vm);
 }
 
-void pool_warm_put(pool_t *pool, pool_vm_t *vm)
+void pool_warm_put(pool_t *pool, pool_vm_t *vm, bool reheated)
 {
     pool_tpl_t *t = vm->tpl;
-    /* warm first: whoever moves it out of WARM lowers the gauge */
-    atomic_fetch_add(&t->warm, 1);
+    bool hot = !vm->paused;
+    /* counted first: whoever moves it out of WARM lowers the gauges
+     * (`paused` is stable while it is queued) */
+    if (!reheated)
+        atomic_fetch_add(&t->warm, 1);
+    if (hot && !reheated)
+        atomic_fetch_add(&t->hot, 1);
     atomic_store(&vm->state, POOL_VM_WARM);
     pool_vm_watch(pool, vm);
     cds_wfcq_node_init(&vm->queue_node);
-    cds_wfcq_enqueue(&t->warm_head, &t->warm_tail, &vm->queue_node);
+    if (hot)
+        cds_wfcq_enqueue(&t->hot_head, &t->hot_tail, &vm->queue_node);
+    else
+        cds_wfcq_enqueue(&t->warm_head, &t->warm_tail, &vm->queue_node);
     pool_notify(pool);
 }
 
-pool_vm_t *pool_warm_take(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to)
+/* Dequeue from one queue until a record CASes into `to`. */
+static pool_vm_t *take_from(pool_t *pool, pool_tpl_t *tpl, bool hot, pool_vm_state_t to,
+                            bool counted)
 {
+    struct cds_wfcq_head *head = hot ? &tpl->hot_head : &tpl->warm_head;
+    struct cds_wfcq_tail *tail = hot ? &tpl->hot_tail : &tpl->warm_tail;
     for (;;) {
         /* The dequeue lock is held for a pointer swap, never across a clone
          * or another client's work. */
-        struct cds_wfcq_node *node = cds_wfcq_dequeue_blocking(&tpl->warm_head, &tpl->warm_tail);
+        struct cds_wfcq_node *node = cds_wfcq_dequeue_blocking(head, tail);
         if (node == NULL)
             return NULL;
         pool_vm_t *vm = caa_container_of(node, pool_vm_t, queue_node);
         int expected = POOL_VM_WARM;
         if (atomic_compare_exchange_strong(&vm->state, &expected, (int)to)) {
-            atomic_fetch_sub(&tpl->warm, 1);
+            if (counted)
+                atomic_fetch_sub(&tpl->warm, 1);
+            if (hot)
+                atomic_fetch_sub(&tpl->hot, 1);
             return vm;
         }
         /* destroyed while queued (it died): the destroyer may still be at it */
         pool_vm_unqueue_done(pool, vm);
     }
+}
+
+pool_vm_t *pool_warm_take(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to, bool hot_first)
+{
+    pool_vm_t *vm = take_from(pool, tpl, hot_first, to, true);
+    return vm ? vm : take_from(pool, tpl, !hot_first, to, true);
+}
+
+pool_vm_t *pool_warm_take_paused(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to)
+{
+    return take_from(pool, tpl, false, to, false);
 }
 
 void pool_vm_mark_dead(pool_t *pool, pool_vm_t *vm)

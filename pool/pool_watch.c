@@ -41,6 +41,8 @@ static void on_exit_event(pool_t *pool, pool_vm_t *vm)
     int expected = POOL_VM_WARM;
     if (atomic_compare_exchange_strong(&vm->state, &expected, POOL_VM_DESTROYING)) {
         atomic_fetch_sub(&t->warm, 1);
+        if (!vm->paused) /* stable while queued; ours now */
+            atomic_fetch_sub(&t->hot, 1);
         atomic_fetch_sub(&t->supply, 1);
         pool_counter_inc(&t->stats.deaths);
         wp_log_warn("warm VM '%s' of '%s' (pid %d) exited: replacing it", vm->info.id, t->name,

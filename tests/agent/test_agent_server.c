@@ -1,307 +1,440 @@
-/* test_agent_server.c - the agent's event loop over socketpairs, with fake
- * system calls, and the host-side client against it: announce on connect,
+/* test_agent_server.c - the agent's event loop over socketpairs with fake
+ * system calls, driven from the test thread (run_once until nothing is
+ * ready, then look at what the host end received): announce on connect,
  * pipelined requests answered on their ids, an undecodable payload answered
- * with EBADMSG on its id, a bad header closing only its own connection,
- * hang-up handling, shutdown powering off once; client timeouts, error
- * mapping and endpoint parsing; the kernel command line. */
+ * on its id with the connection kept, a bad header closing only its own
+ * connection, hang-up with and without keep_fd, shutdown powering off once
+ * and only after the reply. */
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <errno.h>      /* EBADMSG */
+#include <fcntl.h>      /* fcntl */
+#include <signal.h>     /* signal */
+#include <stdlib.h>     /* calloc */
+#include <sys/socket.h> /* socketpair */
+#include <unistd.h>     /* close */
 
-#include "agent_client.h"
-#include "agent_init.h"
 #include "agent_server.h"
 #include "fake_sys.h"
-#include "wp_frame.h"
+#include "wire.h"
 
-/* ---- the server on a thread of its own ---- */
+#define RESULT(x) WARMPOOL__AGENT__V1__RESPONSE__RESULT_##x
 
-typedef struct loop {
+typedef Warmpool__Agent__V1__Response resp_t;
+
+typedef struct agent {
     fake_sys_t sys;
     agent_ctx_t ctx;
     agent_server_t *srv;
-    pthread_t thread;
-    atomic_bool stop;
-    atomic_int hangups;
-} loop_t;
+} agent_t;
 
-static void *loop_main(void *arg)
+/* One host connection: the test holds `w`, the agent serves guest_fd. */
+typedef struct host {
+    wire_t w;
+    int guest_fd;
+    int hangups;
+    bool guest_fd_open_at_hangup;
+} host_t;
+
+static void agent_up(agent_t *a)
 {
-    loop_t *l = arg;
-    while (!atomic_load(&l->stop))
-        agent_server_run_once(l->srv, 20, NULL);
-    return NULL;
+    memset(a, 0, sizeof(*a));
+    a->ctx = fake_ctx(&a->sys);
+    wp_error_t err = {0};
+    a->srv = agent_server_new(&a->ctx, &err);
+    cr_assert_not_null(a->srv, "%s", err.msg);
 }
 
 static void on_hangup(void *opaque)
 {
-    atomic_fetch_add(&((loop_t *)opaque)->hangups, 1);
+    host_t *h = opaque;
+    h->hangups++;
+    h->guest_fd_open_at_hangup = fcntl(h->guest_fd, F_GETFD) != -1;
 }
 
-/* Start a loop; returns the host end of a connection it serves. */
-static int loop_start(loop_t *l, bool keep_fd, int *guest_fd)
+static void host_connect(agent_t *a, host_t *h, bool keep_fd, bool announce)
 {
-    memset(l, 0, sizeof(*l));
-    l->ctx = fake_ctx(&l->sys);
-    wp_error_t err = {0};
-    l->srv = agent_server_new(&l->ctx, &err);
-    cr_assert_not_null(l->srv, "%s", err.msg);
+    memset(h, 0, sizeof(*h));
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    cr_assert_eq(agent_server_add_conn(l->srv, sv[1], keep_fd, on_hangup, l, true, &err), 0, "%s",
-                 err.msg);
-    if (guest_fd)
-        *guest_fd = sv[1];
-    pthread_create(&l->thread, NULL, loop_main, l);
-    return sv[0];
-}
-
-/* One more connection, added while the loop is stopped. */
-static int loop_add(loop_t *l)
-{
-    atomic_store(&l->stop, true);
-    pthread_join(l->thread, NULL);
-    atomic_store(&l->stop, false);
-    int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    wire_init(&h->w, sv[0]);
+    h->guest_fd = sv[1];
     wp_error_t err = {0};
-    cr_assert_eq(agent_server_add_conn(l->srv, sv[1], false, NULL, NULL, true, &err), 0);
-    pthread_create(&l->thread, NULL, loop_main, l);
-    return sv[0];
+    cr_assert_eq(agent_server_add_conn(a->srv, sv[1], keep_fd, on_hangup, h, announce, &err), 0,
+                 "%s", err.msg);
 }
 
-static void loop_stop(loop_t *l)
+/* Run the loop until nothing is ready. Unix sockets deliver at write, so
+ * whatever the test wrote has been handled on return. */
+static void drain(agent_t *a)
 {
-    atomic_store(&l->stop, true);
-    pthread_join(l->thread, NULL);
-    agent_server_free(l->srv);
-}
-
-/* ---- raw frames ---- */
-
-static void send_ping(int fd, uint32_t id, uint64_t token)
-{
-    Warmpool__Agent__V1__PingRequest p = WARMPOOL__AGENT__V1__PING_REQUEST__INIT;
-    p.token = token;
-    Warmpool__Agent__V1__Request req = WARMPOOL__AGENT__V1__REQUEST__INIT;
-    req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_PING;
-    req.ping = &p;
-    uint8_t buf[64];
-    size_t len = warmpool__agent__v1__request__pack(&req, buf);
-    wp_error_t err = {0};
-    cr_assert_eq(wp_frame_write(fd, id, WP_FRAME_REQUEST, buf, len, &err), 0, "%s", err.msg);
-}
-
-/* Read frames until a RESPONSE arrives (skipping the Announce event). */
-static Warmpool__Agent__V1__Response *read_response(wp_frame_reader_t *r, int fd, uint32_t *id)
-{
-    for (;;) {
-        wp_frame_header_t h;
-        const uint8_t *payload;
+    for (int i = 0;; i++) {
+        cr_assert_lt(i, 1000, "the loop keeps finding work (a hung-up fd left in epoll?)");
         wp_error_t err = {0};
-        int got = wp_frame_reader_next(r, &h, &payload, &err);
-        cr_assert_geq(got, 0, "%s", err.msg);
-        if (got == 1 && h.kind == WP_FRAME_RESPONSE) {
-            *id = h.id;
-            return warmpool__agent__v1__response__unpack(NULL, h.length, payload);
-        }
-        if (got == 1)
-            continue;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        cr_assert_eq(poll(&pfd, 1, 5000), 1, "a reply within 5 s");
-        cr_assert_gt(wp_frame_reader_read_fd(r, fd, &err), 0, "connection open: %s", err.msg);
+        int n = agent_server_run_once(a->srv, 0, &err);
+        cr_assert_geq(n, 0, "%s", err.msg);
+        if (n == 0)
+            return;
     }
 }
 
-/* True when the peer closed fd within timeout_ms. */
-static bool closed_by_peer(int fd, int timeout_ms)
+/* Nothing (more) has been sent to the host. */
+static void assert_quiet(host_t *h)
 {
-    char buf[4096];
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, timeout_ms) != 1)
-            return false;
-        ssize_t n = read(fd, buf, sizeof(buf));
-        if (n <= 0)
-            return true;
-    }
+    wp_frame_header_t hdr;
+    const uint8_t *payload;
+    cr_assert_eq(wire_next(&h->w, 0, &hdr, &payload), -1, "unexpected frame or close");
 }
 
-Test(agent_server, announces_then_answers_pipelined_requests_on_their_ids)
+static resp_t *response_on(host_t *h, uint32_t want_id)
 {
-    loop_t l;
-    int fd = loop_start(&l, false, NULL);
-    wp_error_t err = {0};
-    agent_client_t *c = agent_client_from_fd(dup(fd), &err);
-    cr_assert_not_null(c, "%s", err.msg);
-    cr_assert_eq(agent_client_wait_announce(c, 5000, &err), 0, "%s", err.msg);
-    const Warmpool__Agent__V1__Announce *a = agent_client_announce(c);
-    cr_assert_str_eq(a->agent_version, "9.9.9-test");
-    cr_assert_eq(a->protocol_version, AGENT_PROTOCOL_VERSION);
-    agent_client_close(c);
+    uint32_t id = 0;
+    resp_t *r = wire_response(&h->w, &id);
+    cr_assert_eq(id, want_id, "reply on id %u, wanted %u", id, want_id);
+    return r;
+}
 
-    /* three requests in one burst, before reading anything */
-    for (uint32_t i = 1; i <= 3; i++)
-        send_ping(fd, 100 + i, 1000 + i);
-    wp_frame_reader_t r;
-    wp_frame_reader_init(&r, WP_FRAME_MAX_PAYLOAD);
-    bool seen[4] = {false};
-    for (int k = 0; k < 3; k++) {
+static void ping_pong(agent_t *a, host_t *h, uint32_t id, uint64_t token)
+{
+    wire_call_t c;
+    wire_send(&h->w, id, WP_FRAME_REQUEST, &call_ping(&c, token)->base);
+    drain(a);
+    resp_t *r = response_on(h, id);
+    cr_assert_eq(r->error_code, 0, "%s", r->error_message);
+    cr_assert_eq(r->result_case, RESULT(PING));
+    cr_assert_eq(r->ping->token, token);
+    warmpool__agent__v1__response__free_unpacked(r, NULL);
+}
+
+static void ignore_sigpipe(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as the agent does: a gone host is an error, not a death */
+}
+
+TestSuite(agent_server, .init = ignore_sigpipe);
+
+Test(agent_server, announces_itself_only_when_asked)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t h1, h2;
+    host_connect(&a, &h1, false, true);
+    Warmpool__Agent__V1__Event *ev = wire_event(&h1.w);
+    cr_assert_eq(ev->event_case, WARMPOOL__AGENT__V1__EVENT__EVENT_ANNOUNCE);
+    cr_assert_str_eq(ev->announce->agent_version, FAKE_VERSION);
+    cr_assert_str_eq(ev->announce->boot_id, FAKE_BOOT_ID);
+    cr_assert_eq(ev->announce->protocol_version, AGENT_PROTOCOL_VERSION);
+    cr_assert_eq(ev->announce->uptime_ns, FAKE_UPTIME_NS);
+    warmpool__agent__v1__event__free_unpacked(ev, NULL);
+    assert_quiet(&h1);
+
+    host_connect(&a, &h2, false, false);
+    assert_quiet(&h2);
+    cr_assert_eq(agent_server_connections(a.srv), 2);
+    agent_server_free(a.srv);
+    wire_fini(&h1.w);
+    wire_fini(&h2.w);
+}
+
+Test(agent_server, pipelined_requests_are_each_answered_on_their_id)
+{
+    agent_t a;
+    agent_up(&a);
+    a.sys.random_fill = 0xa0;
+    host_t h;
+    host_connect(&a, &h, false, false);
+    /* five requests in one write, before reading anything */
+    uint8_t buf[1024];
+    size_t len = 0;
+    wire_call_t c;
+    wire_pack(buf, sizeof(buf), &len, 7, WP_FRAME_REQUEST, &call_ping(&c, 0x77)->base);
+    wire_pack(buf, sizeof(buf), &len, 8, WP_FRAME_REQUEST, &call_random(&c, 4)->base);
+    wire_pack(buf, sizeof(buf), &len, 9, WP_FRAME_REQUEST, &call_set_clock(&c, 123456789)->base);
+    wire_pack(buf, sizeof(buf), &len, 10, WP_FRAME_REQUEST, &call_info(&c)->base);
+    wire_pack(buf, sizeof(buf), &len, 11, WP_FRAME_REQUEST, &call_ping(&c, 0x1111)->base);
+    wire_write(&h.w, buf, len);
+    drain(&a);
+
+    bool seen[12] = {false};
+    for (int k = 0; k < 5; k++) {
         uint32_t id = 0;
-        Warmpool__Agent__V1__Response *resp = read_response(&r, fd, &id);
-        cr_assert_not_null(resp);
-        cr_assert(id >= 101 && id <= 103, "id %u", id);
-        cr_assert_eq(resp->ping->token, 1000 + (id - 100), "reply on the id of its request");
-        seen[id - 100] = true;
-        warmpool__agent__v1__response__free_unpacked(resp, NULL);
+        resp_t *r = wire_response(&h.w, &id);
+        cr_assert(id >= 7 && id <= 11, "reply on id %u, which was never asked", id);
+        cr_assert_not(seen[id], "two replies on id %u", id);
+        seen[id] = true;
+        cr_assert_eq(r->error_code, 0, "id %u: %s", id, r->error_message);
+        switch (id) {
+        case 7:
+        case 11:
+            cr_assert_eq(r->result_case, RESULT(PING));
+            cr_assert_eq(r->ping->token, id == 7 ? 0x77 : 0x1111);
+            break;
+        case 8:
+            cr_assert_eq(r->result_case, RESULT(RANDOM_SAMPLE));
+            cr_assert_eq(r->random_sample->data.len, 4);
+            for (int i = 0; i < 4; i++)
+                cr_assert_eq(r->random_sample->data.data[i], 0xa0 + i);
+            break;
+        case 9:
+            cr_assert_eq(r->result_case, RESULT(SET_CLOCK));
+            cr_assert_eq(r->set_clock->realtime_ns, 123456789);
+            break;
+        case 10:
+            cr_assert_eq(r->result_case, RESULT(INFO));
+            cr_assert_str_eq(r->info->kernel_release, FAKE_KERNEL_RELEASE);
+            break;
+        }
+        warmpool__agent__v1__response__free_unpacked(r, NULL);
     }
-    cr_assert(seen[1] && seen[2] && seen[3]);
-    wp_frame_reader_fini(&r);
-    close(fd);
-    loop_stop(&l);
+    assert_quiet(&h);
+    cr_assert_eq(a.sys.clock_ns, 123456789);
+    agent_server_free(a.srv);
+    wire_fini(&h.w);
+}
+
+Test(agent_server, each_connection_assembles_its_own_frames)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t h1, h2;
+    host_connect(&a, &h1, false, false);
+    host_connect(&a, &h2, false, false);
+    uint8_t buf[64];
+    size_t len = 0;
+    wire_call_t c;
+    wire_pack(buf, sizeof(buf), &len, 5, WP_FRAME_REQUEST, &call_ping(&c, 55)->base);
+    /* h1's request dribbles in a byte at a time while h2 is served whole */
+    for (size_t i = 0; i + 1 < len; i++) {
+        wire_write(&h1.w, buf + i, 1);
+        drain(&a);
+        assert_quiet(&h1);
+        if (i == len / 2)
+            ping_pong(&a, &h2, 5, 66);
+    }
+    wire_write(&h1.w, buf + len - 1, 1);
+    drain(&a);
+    resp_t *r = response_on(&h1, 5);
+    cr_assert_eq(r->ping->token, 55);
+    warmpool__agent__v1__response__free_unpacked(r, NULL);
+    assert_quiet(&h2);
+    agent_server_free(a.srv);
+    wire_fini(&h1.w);
+    wire_fini(&h2.w);
 }
 
 Test(agent_server, an_undecodable_payload_gets_ebadmsg_on_its_id_and_the_connection_stays)
 {
-    loop_t l;
-    int fd = loop_start(&l, false, NULL);
-    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x07};
+    static const uint8_t bad_tag[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x07};
+    static const uint8_t truncated[] = {0x0a, 0x05, 0x08}; /* ping: 5 bytes announced, 1 sent */
+    struct {
+        const uint8_t *data;
+        size_t len;
+    } junk[] = {{bad_tag, sizeof(bad_tag)}, {truncated, sizeof(truncated)}};
+    agent_t a;
+    agent_up(&a);
+    host_t h;
+    host_connect(&a, &h, false, false);
+    for (uint32_t i = 0; i < 2; i++) {
+        wp_error_t err = {0};
+        cr_assert_eq(
+            wp_frame_write(h.w.fd, 77 + i, WP_FRAME_REQUEST, junk[i].data, junk[i].len, &err), 0);
+        drain(&a);
+        resp_t *r = response_on(&h, 77 + i);
+        cr_assert_eq(r->error_code, EBADMSG);
+        cr_assert_str_eq(r->error_message, "request does not decode");
+        cr_assert_eq(r->result_case, RESULT(_NOT_SET));
+        warmpool__agent__v1__response__free_unpacked(r, NULL);
+        cr_assert_eq(agent_server_connections(a.srv), 1);
+        ping_pong(&a, &h, 90 + i, 1000 + i);
+    }
+    cr_assert_eq(fake_sys_calls(&a.sys), 0);
+    cr_assert_eq(h.hangups, 0);
+    agent_server_free(a.srv);
+    wire_fini(&h.w);
+}
+
+Test(agent_server, frames_that_are_not_requests_get_eproto_on_their_id)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t h;
+    host_connect(&a, &h, false, false);
+    wire_call_t c;
+    wire_send(&h.w, 5, WP_FRAME_RESPONSE, &call_ping(&c, 1)->base);
+    wire_send(&h.w, 6, WP_FRAME_EVENT, &call_ping(&c, 2)->base);
+    drain(&a);
+    for (uint32_t id = 5; id <= 6; id++) {
+        resp_t *r = response_on(&h, id);
+        cr_assert_eq(r->error_code, EPROTO);
+        cr_assert_eq(r->result_case, RESULT(_NOT_SET));
+        warmpool__agent__v1__response__free_unpacked(r, NULL);
+    }
+    ping_pong(&a, &h, 7, 3);
+    agent_server_free(a.srv);
+    wire_fini(&h.w);
+}
+
+Test(agent_server, an_empty_request_gets_eopnotsupp)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t h;
+    host_connect(&a, &h, false, false);
     wp_error_t err = {0};
-    cr_assert_eq(wp_frame_write(fd, 77, WP_FRAME_REQUEST, junk, sizeof(junk), &err), 0);
-    wp_frame_reader_t r;
-    wp_frame_reader_init(&r, WP_FRAME_MAX_PAYLOAD);
-    uint32_t id = 0;
-    Warmpool__Agent__V1__Response *resp = read_response(&r, fd, &id);
-    cr_assert_eq(id, 77);
-    cr_assert_eq(resp->error_code, EBADMSG);
-    warmpool__agent__v1__response__free_unpacked(resp, NULL);
-    /* a response frame sent to the agent: EPROTO, same connection */
-    cr_assert_eq(wp_frame_write(fd, 78, WP_FRAME_RESPONSE, "", 0, &err), 0);
-    resp = read_response(&r, fd, &id);
-    cr_assert_eq(id, 78);
-    cr_assert_eq(resp->error_code, EPROTO);
-    warmpool__agent__v1__response__free_unpacked(resp, NULL);
-    send_ping(fd, 79, 5);
-    resp = read_response(&r, fd, &id);
-    cr_assert_eq(id, 79);
-    cr_assert_eq(resp->ping->token, 5);
-    warmpool__agent__v1__response__free_unpacked(resp, NULL);
-    wp_frame_reader_fini(&r);
-    close(fd);
-    loop_stop(&l);
+    cr_assert_eq(wp_frame_write(h.w.fd, 12, WP_FRAME_REQUEST, NULL, 0, &err), 0);
+    drain(&a);
+    resp_t *r = response_on(&h, 12);
+    cr_assert_eq(r->error_code, EOPNOTSUPP);
+    cr_assert_eq(r->result_case, RESULT(_NOT_SET));
+    warmpool__agent__v1__response__free_unpacked(r, NULL);
+    ping_pong(&a, &h, 13, 4);
+    agent_server_free(a.srv);
+    wire_fini(&h.w);
 }
 
 Test(agent_server, a_bad_header_closes_only_its_connection)
 {
-    loop_t l;
-    int a = loop_start(&l, false, NULL);
-    int b = loop_add(&l);
-    uint8_t hdr[WP_FRAME_HEADER_SIZE];
-    wp_frame_header_t h = {.length = WP_FRAME_MAX_PAYLOAD + 1, .id = 1, .kind = WP_FRAME_REQUEST};
-    wp_frame_header_encode(&h, hdr);
-    cr_assert_eq(write(a, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
-    cr_assert(closed_by_peer(a, 5000), "the oversized connection is closed");
-    send_ping(b, 9, 99);
-    wp_frame_reader_t r;
-    wp_frame_reader_init(&r, WP_FRAME_MAX_PAYLOAD);
-    uint32_t id = 0;
-    Warmpool__Agent__V1__Response *resp = read_response(&r, b, &id);
-    cr_assert_eq(resp->ping->token, 99, "the other connection is served as before");
-    warmpool__agent__v1__response__free_unpacked(resp, NULL);
-    wp_frame_reader_fini(&r);
-    close(a);
-    close(b);
-    loop_stop(&l);
-}
-
-Test(agent_server, hangup_calls_back_and_keep_fd_leaves_the_port_open)
-{
-    loop_t l;
-    int guest = -1;
-    int fd = loop_start(&l, true, &guest);
-    close(fd);
-    for (int i = 0; i < 250 && atomic_load(&l.hangups) == 0; i++)
-        usleep(20000);
-    cr_assert_eq(atomic_load(&l.hangups), 1, "on_hangup once");
-    cr_assert_neq(fcntl(guest, F_GETFD), -1, "a kept fd (virtio-serial port) stays open");
-    loop_stop(&l);
-    close(guest);
-}
-
-Test(agent_server, shutdown_replies_then_powers_off_once)
-{
-    loop_t l;
-    int fd = loop_start(&l, false, NULL);
-    wp_error_t err = {0};
-    agent_client_t *c = agent_client_from_fd(fd, &err);
-    cr_assert_eq(agent_client_shutdown(c, 5000, &err), 0, "%s", err.msg);
-    agent_client_close(c);
-    loop_stop(&l);
-    cr_assert_eq(l.sys.power_offs, 1);
-}
-
-Test(agent_client, maps_error_replies_and_times_out)
-{
-    loop_t l;
-    int fd = loop_start(&l, false, NULL);
-    wp_error_t err = {0};
-    agent_client_t *c = agent_client_from_fd(fd, &err);
-    uint8_t few[8] = {0};
-    cr_assert_eq(agent_client_reseed(c, few, sizeof(few), 5000, &err), -1);
-    cr_assert_eq(err.code, EINVAL, "%s", err.msg);
-    cr_assert(strstr(err.msg, "32 to 4096") != NULL, "the agent's message: %s", err.msg);
-    uint8_t sample[4];
-    cr_assert_eq(agent_client_random_sample(c, sample, sizeof(sample), 5000, &err), 0, "%s",
-                 err.msg);
-    agent_client_close(c);
-    loop_stop(&l);
-
-    /* nobody answers */
-    int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    c = agent_client_from_fd(sv[0], &err);
-    err = (wp_error_t){0};
-    cr_assert_eq(agent_client_ping(c, 200, &err), -1);
-    cr_assert_eq(err.code, ETIMEDOUT, "%s", err.msg);
-    agent_client_close(c);
-    close(sv[1]);
-}
-
-Test(agent_client, endpoints_are_parsed)
-{
-    static const char *bad[] = {"bogus", "tcp:1.2.3.4:5", "vsock:x:1", "vsock:3", "vsock:3:"};
+    wp_frame_header_t bad[] = {
+        {.length = WP_FRAME_MAX_PAYLOAD + 1, .id = 2, .kind = WP_FRAME_REQUEST},
+        {.length = 0, .id = 2, .kind = 9},
+        {.length = 0, .id = 2, .kind = WP_FRAME_REQUEST, .flags = 1},
+    };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        wp_error_t err = {0};
-        cr_assert_null(agent_client_connect(bad[i], &err), "%s", bad[i]);
-        cr_assert_eq(err.code, EINVAL, "%s: %s", bad[i], err.msg);
+        agent_t a;
+        agent_up(&a);
+        host_t h1, h2;
+        host_connect(&a, &h1, false, false);
+        host_connect(&a, &h2, false, false);
+        /* a good request, then the bad header, in one write */
+        uint8_t buf[128];
+        size_t len = 0;
+        wire_call_t c;
+        wire_pack(buf, sizeof(buf), &len, 1, WP_FRAME_REQUEST, &call_ping(&c, 11)->base);
+        wp_frame_header_encode(&bad[i], buf + len);
+        len += WP_FRAME_HEADER_SIZE;
+        wire_write(&h1.w, buf, len);
+        drain(&a);
+        resp_t *r = response_on(&h1, 1);
+        cr_assert_eq(r->ping->token, 11, "what came before the bad header is answered");
+        warmpool__agent__v1__response__free_unpacked(r, NULL);
+        cr_assert(wire_closed(&h1.w, 0), "bad header %zu: the connection is closed", i);
+        cr_assert_eq(h1.hangups, 1);
+        cr_assert_not(h1.guest_fd_open_at_hangup);
+        cr_assert_eq(agent_server_connections(a.srv), 1);
+        ping_pong(&a, &h2, 3, 33);
+        cr_assert_eq(h2.hangups, 0);
+        agent_server_free(a.srv);
+        wire_fini(&h1.w);
+        wire_fini(&h2.w);
     }
-    wp_error_t err = {0};
-    cr_assert_null(agent_client_connect("unix:/nonexistent/agent.sock", &err));
-    cr_assert_eq(err.code, ENOENT, "%s", err.msg);
 }
 
-Test(agent_init, kernel_command_line)
+Test(agent_server, a_payload_of_the_maximum_size_is_read_not_refused)
 {
-    agent_options_t o;
-    wp_error_t err = {0};
-    cr_assert_eq(agent_parse_cmdline("console=ttyS0 quiet panic=-1\n", &o, &err), 0, "%s", err.msg);
-    cr_assert_not(o.vsock);
-    cr_assert_eq(o.vsock_port, 1024);
-    cr_assert_eq(agent_parse_cmdline("warmpool.transport=vsock warmpool.vsock_port=2048", &o, &err),
-                 0, "%s", err.msg);
-    cr_assert(o.vsock);
-    cr_assert_eq(o.vsock_port, 2048);
-    static const char *bad[] = {"warmpool.transport=pigeon", "warmpool.vsock_port=abc",
-                                "warmpool.vsock_port=0", "warmpool.nosuch=1"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err = (wp_error_t){0};
-        cr_assert_eq(agent_parse_cmdline(bad[i], &o, &err), -1, "%s", bad[i]);
-        cr_assert_eq(err.code, EINVAL, "%s", bad[i]);
-        cr_assert(strstr(err.msg, bad[i]) != NULL, "names the option: %s", err.msg);
+    agent_t a;
+    agent_up(&a);
+    host_t h;
+    host_connect(&a, &h, false, false);
+    /* a frame exactly at the cap is legal; its payload is junk, so the
+     * answer is EBADMSG on its id rather than a closed connection */
+    size_t len = WP_FRAME_MAX_PAYLOAD;
+    uint8_t *frame = calloc(1, WP_FRAME_HEADER_SIZE + len);
+    wp_frame_header_t hdr = {.length = (uint32_t)len, .id = 21, .kind = WP_FRAME_REQUEST};
+    wp_frame_header_encode(&hdr, frame);
+    frame[WP_FRAME_HEADER_SIZE] = 0xff; /* unknown field with wire type 7: undecodable */
+    cr_assert_eq(fcntl(h.w.fd, F_SETFL, O_NONBLOCK), 0);
+    for (size_t off = 0; off < WP_FRAME_HEADER_SIZE + len;) {
+        ssize_t n = write(h.w.fd, frame + off, WP_FRAME_HEADER_SIZE + len - off);
+        cr_assert(n > 0 || errno == EAGAIN, "write: %s", strerror(errno));
+        if (n > 0)
+            off += (size_t)n;
+        drain(&a);
     }
+    free(frame);
+    resp_t *r = response_on(&h, 21);
+    cr_assert_eq(r->error_code, EBADMSG);
+    warmpool__agent__v1__response__free_unpacked(r, NULL);
+    cr_assert_eq(agent_server_connections(a.srv), 1);
+    cr_assert_eq(fcntl(h.w.fd, F_SETFL, 0), 0);
+    ping_pong(&a, &h, 22, 5);
+    agent_server_free(a.srv);
+    wire_fini(&h.w);
+}
+
+Test(agent_server, a_host_hanging_up_closes_its_fd_and_calls_back_once)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t h1, h2;
+    host_connect(&a, &h1, false, true); /* closed with the Announce unread */
+    host_connect(&a, &h2, false, false);
+    wire_fini(&h1.w);
+    drain(&a);
+    cr_assert_eq(h1.hangups, 1);
+    cr_assert_not(h1.guest_fd_open_at_hangup, "the fd is closed before on_hangup runs");
+    cr_assert_eq(agent_server_connections(a.srv), 1);
+    cr_assert_eq(h2.hangups, 0);
+    ping_pong(&a, &h2, 1, 2);
+    agent_server_free(a.srv);
+    cr_assert_eq(h1.hangups, 1);
+    wire_fini(&h2.w);
+}
+
+Test(agent_server, a_kept_fd_stays_open_and_leaves_the_loop_at_hang_up)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t h;
+    host_connect(&a, &h, true, true);
+    wire_fini(&h.w);
+    drain(&a); /* fails if the hung-up port stayed in the epoll set */
+    cr_assert_eq(h.hangups, 1);
+    cr_assert(h.guest_fd_open_at_hangup, "a virtio-serial port is kept for the next host");
+    cr_assert_neq(fcntl(h.guest_fd, F_GETFD), -1);
+    cr_assert_eq(agent_server_connections(a.srv), 0);
+    wp_error_t err = {0};
+    cr_assert_eq(agent_server_run_once(a.srv, 0, &err), 0);
+    agent_server_free(a.srv);
+    cr_assert_neq(fcntl(h.guest_fd, F_GETFD), -1);
+    close(h.guest_fd);
+}
+
+Test(agent_server, free_closes_connections_except_kept_ones_without_hangup_calls)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t plain, kept;
+    host_connect(&a, &plain, false, false);
+    host_connect(&a, &kept, true, false);
+    agent_server_free(a.srv);
+    cr_assert(wire_closed(&plain.w, 0), "a plain connection is closed");
+    assert_quiet(&kept);
+    cr_assert_neq(fcntl(kept.guest_fd, F_GETFD), -1, "a kept fd is left open");
+    cr_assert_eq(plain.hangups + kept.hangups, 0, "no callback into a server being freed");
+    close(kept.guest_fd);
+    wire_fini(&plain.w);
+    wire_fini(&kept.w);
+}
+
+Test(agent_server, shutdown_replies_then_powers_off_exactly_once)
+{
+    agent_t a;
+    agent_up(&a);
+    host_t h;
+    host_connect(&a, &h, false, false);
+    a.sys.reply_fd = h.w.fd;
+    ping_pong(&a, &h, 1, 1);
+    cr_assert_eq(a.sys.power_offs, 0);
+    wire_call_t c;
+    wire_send(&h.w, 2, WP_FRAME_REQUEST, &call_shutdown(&c)->base);
+    drain(&a);
+    cr_assert_eq(a.sys.power_offs, 1);
+    cr_assert(a.sys.reply_readable_at_power_off, "the reply is out before the power goes");
+    resp_t *r = response_on(&h, 2);
+    cr_assert_eq(r->error_code, 0);
+    cr_assert_eq(r->result_case, RESULT(SHUTDOWN));
+    warmpool__agent__v1__response__free_unpacked(r, NULL);
+    drain(&a);
+    cr_assert_eq(a.sys.power_offs, 1);
+    agent_server_free(a.srv);
+    wire_fini(&h.w);
 }

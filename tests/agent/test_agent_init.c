@@ -1,0 +1,354 @@
+/* test_agent_init.c - what the agent reads before it serves: its options
+ * from the kernel command line, and its virtio-serial port from sysfs (a
+ * fake tree in a temp dir). The serial transport then runs on a pty
+ * standing in for the port: the master is the host. */
+#include <criterion/criterion.h>
+#include <errno.h>    /* EINVAL */
+#include <fcntl.h>    /* open */
+#include <poll.h>     /* poll */
+#include <signal.h>   /* signal */
+#include <stdio.h>    /* snprintf */
+#include <stdlib.h>   /* posix_openpt */
+#include <sys/epoll.h> /* EPOLLIN */
+#include <sys/stat.h>  /* mkdir */
+#include <termios.h>  /* cfmakeraw */
+#include <unistd.h>   /* symlink */
+
+#include "agent_init.h"
+#include "agent_transport.h"
+#include "fake_sys.h"
+#include "wire.h"
+#include "wp_fs.h"
+
+/* ---- kernel command line ---- */
+
+static agent_options_t parse_ok(const char *cmdline)
+{
+    agent_options_t o = {.vsock = true, .vsock_port = 7}; /* overwritten */
+    wp_error_t err = {0};
+    cr_assert_eq(agent_parse_cmdline(cmdline, &o, &err), 0, "'%s': %s", cmdline, err.msg);
+    return o;
+}
+
+Test(agent_cmdline, defaults_to_serial_and_port_1024)
+{
+    const char *lines[] = {"", "\n", "console=ttyS0 quiet panic=-1\n", "  rw  init=/init  "};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        agent_options_t o = parse_ok(lines[i]);
+        cr_assert_not(o.vsock, "'%s'", lines[i]);
+        cr_assert_eq(o.vsock_port, AGENT_DEFAULT_VSOCK_PORT, "'%s'", lines[i]);
+    }
+}
+
+Test(agent_cmdline, picks_the_transport_and_port)
+{
+    agent_options_t o = parse_ok("console=ttyS0 warmpool.transport=vsock warmpool.vsock_port=2048");
+    cr_assert(o.vsock);
+    cr_assert_eq(o.vsock_port, 2048);
+    o = parse_ok("warmpool.transport=vsock\twarmpool.transport=serial\n");
+    cr_assert_not(o.vsock, "the last word wins");
+    o = parse_ok("warmpool.vsock_port=1\nwarmpool.vsock_port=65536");
+    cr_assert_eq(o.vsock_port, 65536, "the last word wins; vsock ports are 32-bit");
+    o = parse_ok("warmpool.vsock_port=5000");
+    cr_assert_not(o.vsock, "a port alone does not change the transport");
+    cr_assert_eq(o.vsock_port, 5000);
+}
+
+Test(agent_cmdline, words_for_others_are_ignored)
+{
+    agent_options_t o =
+        parse_ok("warmpool=1 xwarmpool.transport=vsock warmpool_transport=vsock root=/dev/vda");
+    cr_assert_not(o.vsock);
+    cr_assert_eq(o.vsock_port, AGENT_DEFAULT_VSOCK_PORT);
+}
+
+Test(agent_cmdline, bad_values_and_unknown_keys_are_einval_naming_the_word)
+{
+    static const char *bad[] = {
+        "warmpool.transport=pigeon", "warmpool.transport=",     "warmpool.transport=VSOCK",
+        "warmpool.transport",        "warmpool.vsock_port=",    "warmpool.vsock_port=abc",
+        "warmpool.vsock_port=12x",   "warmpool.vsock_port=0",   "warmpool.vsock_port=-1",
+        "warmpool.vsock_port=4294967296", "warmpool.nosuch=1",  "warmpool.",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char line[128];
+        snprintf(line, sizeof(line), "console=ttyS0 %s quiet", bad[i]);
+        agent_options_t o;
+        wp_error_t err = {0};
+        cr_assert_eq(agent_parse_cmdline(line, &o, &err), -1, "'%s' accepted", bad[i]);
+        cr_assert_eq(err.code, EINVAL, "'%s': %s", bad[i], err.msg);
+        char quoted[96];
+        snprintf(quoted, sizeof(quoted), "'%s'", bad[i]);
+        cr_assert(strstr(err.msg, quoted) != NULL, "names %s: %s", quoted, err.msg);
+    }
+}
+
+/* ---- a fake sysfs ---- */
+
+typedef struct tree {
+    char root[64];
+    char ports[128]; /* <root>/sys/class/virtio-ports */
+    char dev[128];   /* <root>/dev */
+} tree_t;
+
+static void tree_make(tree_t *t)
+{
+    snprintf(t->root, sizeof(t->root), "/tmp/wp-test-agent-XXXXXX");
+    cr_assert_not_null(mkdtemp(t->root));
+    snprintf(t->ports, sizeof(t->ports), "%s/sys/class/virtio-ports", t->root);
+    snprintf(t->dev, sizeof(t->dev), "%s/dev", t->root);
+    wp_error_t err = {0};
+    cr_assert_eq(wp_mkdir_p(t->ports, 0755, &err), 0, "%s", err.msg);
+    cr_assert_eq(wp_mkdir_p(t->dev, 0755, &err), 0, "%s", err.msg);
+}
+
+/* A port directory; name NULL for a port without a name (yet). */
+static void tree_port(tree_t *t, const char *port, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", t->ports, port);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    if (name == NULL)
+        return;
+    snprintf(path, sizeof(path), "%s/%s/name", t->ports, port);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(name, f);
+    fclose(f);
+}
+
+/* The device node: a plain file, or a symlink to target. */
+static void tree_dev(tree_t *t, const char *port, const char *target)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", t->dev, port);
+    if (target) {
+        cr_assert_eq(symlink(target, path), 0);
+    } else {
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fclose(f);
+    }
+}
+
+static void tree_remove(tree_t *t)
+{
+    wp_rm_tree(t->root, NULL);
+}
+
+static int find(tree_t *t, char *out, size_t len)
+{
+    return agent_serial_find_port(t->ports, t->dev, AGENT_PORT_NAME, out, len);
+}
+
+Test(agent_serial, finds_the_port_by_its_name)
+{
+    tree_t t;
+    tree_make(&t);
+    tree_port(&t, "vport0p0", "org.qemu.guest_agent.0\n");
+    tree_port(&t, "vport0p1", "org.warmpool.agent\n");
+    tree_port(&t, "vport0p2", NULL);
+    tree_dev(&t, "vport0p0", NULL);
+    tree_dev(&t, "vport0p1", NULL);
+    char out[256] = "";
+    cr_assert_eq(find(&t, out, sizeof(out)), 1);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/vport0p1", t.dev);
+    cr_assert_str_eq(out, want);
+    tree_remove(&t);
+}
+
+Test(agent_serial, a_name_without_newline_matches_and_a_longer_one_does_not)
+{
+    tree_t t;
+    tree_make(&t);
+    tree_port(&t, "vport1p1", "org.warmpool.agent.old\n");
+    tree_port(&t, "vport1p2", "org.warmpool.agen\n");
+    tree_dev(&t, "vport1p1", NULL);
+    tree_dev(&t, "vport1p2", NULL);
+    char out[256];
+    cr_assert_eq(find(&t, out, sizeof(out)), 0);
+    tree_port(&t, "vport1p3", "org.warmpool.agent");
+    tree_dev(&t, "vport1p3", NULL);
+    cr_assert_eq(find(&t, out, sizeof(out)), 1);
+    cr_assert(strstr(out, "/vport1p3") != NULL, "%s", out);
+    tree_remove(&t);
+}
+
+Test(agent_serial, not_found_until_sysfs_names_it_and_the_node_exists)
+{
+    tree_t t;
+    tree_make(&t);
+    char out[256];
+    cr_assert_eq(find(&t, out, sizeof(out)), 0, "no ports at all");
+    cr_assert_eq(agent_serial_find_port("/nonexistent/virtio-ports", t.dev, AGENT_PORT_NAME, out,
+                                        sizeof(out)),
+                 0, "no virtio-ports directory (virtio_console not loaded yet)");
+    tree_port(&t, "vport0p1", NULL);
+    tree_dev(&t, "vport0p1", NULL);
+    cr_assert_eq(find(&t, out, sizeof(out)), 0, "the host has not named the port yet");
+    tree_remove(&t);
+
+    tree_make(&t);
+    tree_port(&t, "vport0p1", "org.warmpool.agent\n");
+    cr_assert_eq(find(&t, out, sizeof(out)), 0, "named, but devtmpfs has no node yet");
+    tree_dev(&t, "vport0p1", NULL);
+    cr_assert_eq(find(&t, out, sizeof(out)), 1);
+    tree_remove(&t);
+}
+
+/* ---- the serial transport on a pty ---- */
+
+typedef struct port {
+    tree_t tree;
+    wire_t host; /* the pty master */
+    fake_sys_t sys;
+    agent_ctx_t ctx;
+    agent_server_t *srv;
+    agent_transport_t t;
+} port_t;
+
+static void no_signals(void)
+{
+    /* the transport asks for SIGIO on the port; the pty may hang up on us */
+    signal(SIGIO, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+TestSuite(agent_serial, .init = no_signals);
+
+/* A pty whose slave is <dev>/vport0p1; the master is the host. */
+static void port_plug(port_t *p)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0)
+        cr_skip_test("no pty here: %s", strerror(errno));
+    cr_assert_eq(grantpt(m), 0);
+    cr_assert_eq(unlockpt(m), 0);
+    struct termios tio;
+    cr_assert_eq(tcgetattr(m, &tio), 0);
+    cfmakeraw(&tio); /* a port carries bytes, not lines */
+    cr_assert_eq(tcsetattr(m, TCSANOW, &tio), 0);
+    wire_init(&p->host, m);
+    tree_dev(&p->tree, "vport0p1", ptsname(m));
+}
+
+static int port_start(port_t *p, wp_error_t *err)
+{
+    p->ctx = fake_ctx(&p->sys);
+    p->srv = agent_server_new(&p->ctx, err);
+    cr_assert_not_null(p->srv, "%s", err->msg);
+    p->t = (agent_transport_t){.ops = &agent_transport_serial,
+                               .sysfs_ports = p->tree.ports,
+                               .dev_dir = p->tree.dev};
+    return p->t.ops->start(&p->t, p->srv, err);
+}
+
+/* Run the loop until done(p), for up to WIRE_WAIT_MS: a pty hands bytes
+ * over through a kernel worker, so they are not there the moment they are
+ * written, as they are on a socketpair. */
+static void serve_until(port_t *p, bool (*done)(port_t *))
+{
+    for (int i = 0; i < WIRE_WAIT_MS / 10 && !done(p); i++) {
+        wp_error_t err = {0};
+        cr_assert_geq(agent_server_run_once(p->srv, 10, &err), 0, "%s", err.msg);
+    }
+    cr_assert(done(p), "not within %d ms", WIRE_WAIT_MS);
+}
+
+static bool host_readable(port_t *p)
+{
+    struct pollfd pfd = {.fd = p->host.fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1;
+}
+
+static bool host_gone(port_t *p)
+{
+    return !p->t.connected;
+}
+
+static void expect_announce(port_t *p)
+{
+    Warmpool__Agent__V1__Event *ev = wire_event(&p->host);
+    cr_assert_eq(ev->event_case, WARMPOOL__AGENT__V1__EVENT__EVENT_ANNOUNCE);
+    cr_assert_str_eq(ev->announce->boot_id, FAKE_BOOT_ID);
+    warmpool__agent__v1__event__free_unpacked(ev, NULL);
+}
+
+static void expect_pong(port_t *p, uint32_t id, uint64_t token)
+{
+    wire_call_t c;
+    wire_send(&p->host, id, WP_FRAME_REQUEST, &call_ping(&c, token)->base);
+    serve_until(p, host_readable);
+    uint32_t got = 0;
+    Warmpool__Agent__V1__Response *r = wire_response(&p->host, &got);
+    cr_assert_eq(got, id);
+    cr_assert_eq(r->ping->token, token);
+    warmpool__agent__v1__response__free_unpacked(r, NULL);
+}
+
+static void port_stop(port_t *p)
+{
+    agent_server_free(p->srv);
+    if (p->t.fd >= 0)
+        close(p->t.fd);
+    if (p->t.watch.fd >= 0 && p->t.watch.fn != NULL)
+        close(p->t.watch.fd);
+    wire_fini(&p->host);
+    tree_remove(&p->tree);
+}
+
+Test(agent_serial, serves_a_host_on_the_port_and_waits_after_it_leaves)
+{
+    port_t p = {0};
+    tree_make(&p.tree);
+    tree_port(&p.tree, "vport0p1", "org.warmpool.agent\n");
+    port_plug(&p);
+    wp_error_t err = {0};
+    cr_assert_eq(port_start(&p, &err), 0, "%s", err.msg);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/vport0p1", p.tree.dev);
+    cr_assert_str_eq(p.t.port_path, want);
+    cr_assert_geq(p.t.fd, 0);
+    cr_assert(p.t.connected);
+    cr_assert_eq(agent_server_connections(p.srv), 1);
+    expect_announce(&p);
+    expect_pong(&p, 1, 0xabc);
+
+    /* the host goes: the port stays open, out of the loop, not served */
+    int port_fd = p.t.fd;
+    close(p.host.fd);
+    p.host.fd = -1;
+    serve_until(&p, host_gone);
+    cr_assert_not(p.t.connected);
+    cr_assert_eq(agent_server_connections(p.srv), 0);
+    cr_assert_eq(p.t.fd, port_fd);
+    cr_assert_neq(fcntl(port_fd, F_GETFD), -1, "the port is kept for the next host");
+    p.t.ops->on_sigio(&p.t); /* a SIGIO with still no host changes nothing */
+    cr_assert_not(p.t.connected);
+    cr_assert_eq(agent_server_connections(p.srv), 0);
+    port_stop(&p);
+}
+
+Test(agent_serial, a_port_that_appears_later_is_served_at_the_next_uevent)
+{
+    port_t p = {0};
+    tree_make(&p.tree);
+    wp_error_t err = {0};
+    if (port_start(&p, &err) < 0)
+        cr_skip_test("no uevent socket here: %s", err.msg);
+    cr_assert_not_null(p.t.watch.fn, "waiting on uevents");
+    cr_assert_eq(p.t.fd, -1, "no port yet");
+    cr_assert_eq(agent_server_connections(p.srv), 0);
+    /* the host names the port, devtmpfs makes the node, a uevent comes */
+    tree_port(&p.tree, "vport0p1", "org.warmpool.agent\n");
+    port_plug(&p);
+    p.t.watch.fn(p.srv, &p.t.watch, EPOLLIN);
+    cr_assert_eq(p.t.watch.fd, -1, "the uevent socket is done with");
+    cr_assert_geq(p.t.fd, 0);
+    cr_assert(p.t.connected);
+    expect_announce(&p);
+    expect_pong(&p, 7, 0x1234);
+    port_stop(&p);
+}
