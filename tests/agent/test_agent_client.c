@@ -302,18 +302,24 @@ Test(agent_client, replies_of_the_wrong_shape_are_eproto)
     err = (wp_error_t){0};
     cr_assert_eq(agent_client_random_sample(p.c, out, 4, 1000, &err), -1);
     cr_assert_eq(err.code, EPROTO, "%s", err.msg);
-    /* call 3 (ping) echoed with another token */
+    /* call 3 (4 random bytes) answered with 5 */
+    static const uint8_t five[] = {1, 2, 3, 4, 5};
+    send_random(&p.agent, 3, five, 5);
+    err = (wp_error_t){0};
+    cr_assert_eq(agent_client_random_sample(p.c, out, 4, 1000, &err), -1);
+    cr_assert_eq(err.code, EPROTO, "%s", err.msg);
+    /* call 4 (ping) echoed with another token */
     Warmpool__Agent__V1__PingResponse pong = WARMPOOL__AGENT__V1__PING_RESPONSE__INIT;
     pong.token = 0; /* the client's token is its monotonic clock, never 0 */
     resp_t r = WARMPOOL__AGENT__V1__RESPONSE__INIT;
     r.result_case = RESULT(PING);
     r.ping = &pong;
-    wire_send(&p.agent, 3, WP_FRAME_RESPONSE, &r.base);
+    wire_send(&p.agent, 4, WP_FRAME_RESPONSE, &r.base);
     err = (wp_error_t){0};
     cr_assert_eq(agent_client_ping(p.c, 1000, &err), -1);
     cr_assert_eq(err.code, EPROTO, "%s", err.msg);
-    /* call 4: the right shape, the agent's bytes */
-    send_random(&p.agent, 4, bytes, 4);
+    /* call 5: the right shape, the agent's bytes */
+    send_random(&p.agent, 5, bytes, 4);
     err = (wp_error_t){0};
     cr_assert_eq(agent_client_random_sample(p.c, out, 4, 1000, &err), 0, "%s", err.msg);
     cr_assert_arr_eq(out, bytes, 4);
@@ -364,9 +370,21 @@ Test(agent_client, the_agent_going_away_mid_call_is_econnreset)
 Test(agent_client, endpoints_are_parsed)
 {
     static const char *bad[] = {
-        "",           "bogus",         "unix",        "tcp:1.2.3.4:5",        "vsock:",
-        "vsock:3",    "vsock:3:",      "vsock::1024", "vsock:x:1",            "vsock:3:1x",
-        "vsock:3 :1", "vsock:3:1:2",   "VSOCK:3:1",   "vsock:4294967296:1024", "vsock:3:4294967296",
+        "",
+        "bogus",
+        "unix",
+        "tcp:1.2.3.4:5",
+        "vsock:",
+        "vsock:3",
+        "vsock:3:",
+        "vsock::1024",
+        "vsock:x:1",
+        "vsock:3:1x",
+        "vsock:3 :1",
+        "vsock:3:1:2",
+        "VSOCK:3:1",
+        "vsock:4294967296:1024",
+        "vsock:3:4294967296",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         wp_error_t err = {0};

@@ -3,16 +3,16 @@
  * fake tree in a temp dir). The serial transport then runs on a pty
  * standing in for the port: the master is the host. */
 #include <criterion/criterion.h>
-#include <errno.h>    /* EINVAL */
-#include <fcntl.h>    /* open */
-#include <poll.h>     /* poll */
-#include <signal.h>   /* signal */
-#include <stdio.h>    /* snprintf */
-#include <stdlib.h>   /* posix_openpt */
+#include <errno.h>     /* EINVAL */
+#include <fcntl.h>     /* open */
+#include <poll.h>      /* poll */
+#include <signal.h>    /* signal */
+#include <stdio.h>     /* snprintf */
+#include <stdlib.h>    /* posix_openpt */
 #include <sys/epoll.h> /* EPOLLIN */
 #include <sys/stat.h>  /* mkdir */
-#include <termios.h>  /* cfmakeraw */
-#include <unistd.h>   /* symlink */
+#include <termios.h>   /* cfmakeraw */
+#include <unistd.h>    /* symlink */
 
 #include "agent_init.h"
 #include "agent_transport.h"
@@ -65,10 +65,12 @@ Test(agent_cmdline, words_for_others_are_ignored)
 Test(agent_cmdline, bad_values_and_unknown_keys_are_einval_naming_the_word)
 {
     static const char *bad[] = {
-        "warmpool.transport=pigeon", "warmpool.transport=",     "warmpool.transport=VSOCK",
-        "warmpool.transport",        "warmpool.vsock_port=",    "warmpool.vsock_port=abc",
-        "warmpool.vsock_port=12x",   "warmpool.vsock_port=0",   "warmpool.vsock_port=-1",
-        "warmpool.vsock_port=4294967296", "warmpool.nosuch=1",  "warmpool.",
+        "warmpool.transport=pigeon", "warmpool.transport=",
+        "warmpool.transport=VSOCK",  "warmpool.transport",
+        "warmpool.vsock_port=",      "warmpool.vsock_port=abc",
+        "warmpool.vsock_port=12x",   "warmpool.vsock_port=0",
+        "warmpool.vsock_port=-1",    "warmpool.vsock_port=4294967296",
+        "warmpool.nosuch=1",         "warmpool.",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char line[128];
@@ -91,15 +93,34 @@ typedef struct tree {
     char dev[128];   /* <root>/dev */
 } tree_t;
 
+/* Trees still on disk, removed by the suite's fini even when an assertion
+ * cut the test short (each test runs in its own process). */
+static char made[4][64];
+
 static void tree_make(tree_t *t)
 {
     snprintf(t->root, sizeof(t->root), "/tmp/wp-test-agent-XXXXXX");
     cr_assert_not_null(mkdtemp(t->root));
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+        if (made[i][0] == '\0') {
+            snprintf(made[i], sizeof(made[i]), "%s", t->root);
+            break;
+        }
+    }
     snprintf(t->ports, sizeof(t->ports), "%s/sys/class/virtio-ports", t->root);
     snprintf(t->dev, sizeof(t->dev), "%s/dev", t->root);
     wp_error_t err = {0};
     cr_assert_eq(wp_mkdir_p(t->ports, 0755, &err), 0, "%s", err.msg);
     cr_assert_eq(wp_mkdir_p(t->dev, 0755, &err), 0, "%s", err.msg);
+}
+
+static void trees_remove(void)
+{
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+        if (made[i][0] != '\0')
+            wp_rm_tree(made[i], NULL);
+        made[i][0] = '\0';
+    }
 }
 
 /* A port directory; name NULL for a port without a name (yet). */
@@ -131,11 +152,6 @@ static void tree_dev(tree_t *t, const char *port, const char *target)
     }
 }
 
-static void tree_remove(tree_t *t)
-{
-    wp_rm_tree(t->root, NULL);
-}
-
 static int find(tree_t *t, char *out, size_t len)
 {
     return agent_serial_find_port(t->ports, t->dev, AGENT_PORT_NAME, out, len);
@@ -155,7 +171,6 @@ Test(agent_serial, finds_the_port_by_its_name)
     char want[256];
     snprintf(want, sizeof(want), "%s/vport0p1", t.dev);
     cr_assert_str_eq(out, want);
-    tree_remove(&t);
 }
 
 Test(agent_serial, a_name_without_newline_matches_and_a_longer_one_does_not)
@@ -172,7 +187,6 @@ Test(agent_serial, a_name_without_newline_matches_and_a_longer_one_does_not)
     tree_dev(&t, "vport1p3", NULL);
     cr_assert_eq(find(&t, out, sizeof(out)), 1);
     cr_assert(strstr(out, "/vport1p3") != NULL, "%s", out);
-    tree_remove(&t);
 }
 
 Test(agent_serial, not_found_until_sysfs_names_it_and_the_node_exists)
@@ -187,14 +201,12 @@ Test(agent_serial, not_found_until_sysfs_names_it_and_the_node_exists)
     tree_port(&t, "vport0p1", NULL);
     tree_dev(&t, "vport0p1", NULL);
     cr_assert_eq(find(&t, out, sizeof(out)), 0, "the host has not named the port yet");
-    tree_remove(&t);
 
     tree_make(&t);
     tree_port(&t, "vport0p1", "org.warmpool.agent\n");
     cr_assert_eq(find(&t, out, sizeof(out)), 0, "named, but devtmpfs has no node yet");
     tree_dev(&t, "vport0p1", NULL);
     cr_assert_eq(find(&t, out, sizeof(out)), 1);
-    tree_remove(&t);
 }
 
 /* ---- the serial transport on a pty ---- */
@@ -216,7 +228,7 @@ static void no_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-TestSuite(agent_serial, .init = no_signals);
+TestSuite(agent_serial, .init = no_signals, .fini = trees_remove);
 
 /* A pty whose slave is <dev>/vport0p1; the master is the host. */
 static void port_plug(port_t *p)
@@ -239,9 +251,8 @@ static int port_start(port_t *p, wp_error_t *err)
     p->ctx = fake_ctx(&p->sys);
     p->srv = agent_server_new(&p->ctx, err);
     cr_assert_not_null(p->srv, "%s", err->msg);
-    p->t = (agent_transport_t){.ops = &agent_transport_serial,
-                               .sysfs_ports = p->tree.ports,
-                               .dev_dir = p->tree.dev};
+    p->t = (agent_transport_t){
+        .ops = &agent_transport_serial, .sysfs_ports = p->tree.ports, .dev_dir = p->tree.dev};
     return p->t.ops->start(&p->t, p->srv, err);
 }
 
@@ -296,7 +307,6 @@ static void port_stop(port_t *p)
     if (p->t.watch.fd >= 0 && p->t.watch.fn != NULL)
         close(p->t.watch.fd);
     wire_fini(&p->host);
-    tree_remove(&p->tree);
 }
 
 Test(agent_serial, serves_a_host_on_the_port_and_waits_after_it_leaves)

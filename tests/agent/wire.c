@@ -2,8 +2,8 @@
 #include "wire.h"
 
 #include <criterion/criterion.h>
-#include <errno.h> /* ECONNRESET */
-#include <poll.h>  /* poll */
+#include <errno.h>  /* ECONNRESET */
+#include <poll.h>   /* poll */
 #include <string.h> /* memset */
 #include <unistd.h> /* write, close */
 
