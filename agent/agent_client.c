@@ -1,15 +1,15 @@
 /* agent_client.c - see agent_client.h. */
 #include "agent_client.h"
 
-#include <errno.h>          /* errno */
+#include <errno.h>            /* errno */
 #include <linux/vm_sockets.h> /* sockaddr_vm */
-#include <poll.h>           /* poll */
-#include <stdio.h>          /* snprintf */
-#include <stdlib.h>         /* calloc, strtoul */
-#include <string.h>         /* strncmp */
-#include <sys/socket.h>     /* socket, connect */
-#include <sys/un.h>         /* sockaddr_un */
-#include <unistd.h>         /* close */
+#include <poll.h>             /* poll */
+#include <stdio.h>            /* snprintf */
+#include <stdlib.h>           /* calloc, strtoul */
+#include <string.h>           /* strncmp */
+#include <sys/socket.h>       /* socket, connect */
+#include <sys/un.h>           /* sockaddr_un */
+#include <unistd.h>           /* close */
 
 #include "wp_cleanup.h"
 #include "wp_frame.h"
@@ -25,6 +25,8 @@ struct agent_client {
 static int connect_unix(const char *path, wp_error_t *err)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (path[0] == '\0')
+        return wp_error_set(err, EINVAL, "agent endpoint 'unix:' names no socket path");
     if (strlen(path) >= sizeof(addr.sun_path))
         return wp_error_set(err, ENAMETOOLONG, "agent socket path '%s' is too long", path);
     memcpy(addr.sun_path, path, strlen(path) + 1);
@@ -46,9 +48,8 @@ static int connect_vsock(const char *spec, wp_error_t *err)
     unsigned long port = strtoul(p, &end, 10);
     if (end == p || *end != '\0' || cid > UINT32_MAX || port > UINT32_MAX)
         return wp_error_set(err, EINVAL, "agent endpoint 'vsock:%s' is not vsock:CID:PORT", spec);
-    struct sockaddr_vm addr = {.svm_family = AF_VSOCK,
-                               .svm_cid = (unsigned)cid,
-                               .svm_port = (unsigned)port};
+    struct sockaddr_vm addr = {
+        .svm_family = AF_VSOCK, .svm_cid = (unsigned)cid, .svm_port = (unsigned)port};
     _cleanup_close_ int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return wp_error_errno(err, errno, "agent vsock socket (is the vsock module loaded?)");
@@ -65,8 +66,8 @@ agent_client_t *agent_client_connect(const char *endpoint, wp_error_t *err)
     else if (strncmp(endpoint, "vsock:", 6) == 0)
         fd = connect_vsock(endpoint + 6, err);
     else
-        fd = wp_error_set(err, EINVAL, "agent endpoint '%s' is neither unix:PATH nor vsock:CID:PORT",
-                          endpoint);
+        fd = wp_error_set(err, EINVAL,
+                          "agent endpoint '%s' is neither unix:PATH nor vsock:CID:PORT", endpoint);
     if (fd < 0)
         return NULL;
     return agent_client_from_fd(fd, err);
@@ -241,16 +242,15 @@ int agent_client_reseed(agent_client_t *c, const void *entropy, size_t len, int 
                        err);
 }
 
-int agent_client_set_clock(agent_client_t *c, int64_t realtime_ns, int timeout_ms,
-                           wp_error_t *err)
+int agent_client_set_clock(agent_client_t *c, int64_t realtime_ns, int timeout_ms, wp_error_t *err)
 {
     Warmpool__Agent__V1__SetClockRequest clock = WARMPOOL__AGENT__V1__SET_CLOCK_REQUEST__INIT;
     clock.realtime_ns = realtime_ns;
     Warmpool__Agent__V1__Request req = WARMPOOL__AGENT__V1__REQUEST__INIT;
     req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_SET_CLOCK;
     req.set_clock = &clock;
-    return simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_SET_CLOCK, NULL,
-                       timeout_ms, err);
+    return simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_SET_CLOCK, NULL, timeout_ms,
+                       err);
 }
 
 int agent_client_random_sample(agent_client_t *c, void *out, size_t len, int timeout_ms,

@@ -90,7 +90,8 @@ int agent_parse_cmdline(const char *cmdline, agent_options_t *out, wp_error_t *e
         } else if (strncmp(word, "warmpool.vsock_port=", 20) == 0) {
             char *end;
             unsigned long port = strtoul(word + 20, &end, 10);
-            if (word[20] == '\0' || *end != '\0' || port == 0 || port > 0xffffffffUL)
+            /* 0xffffffff is VMADDR_PORT_ANY: a port the host could not know */
+            if (word[20] == '\0' || *end != '\0' || port == 0 || port >= 0xffffffffUL)
                 return wp_error_set(err, EINVAL, "bad '%s' on the kernel command line", word);
             out->vsock_port = (unsigned)port;
         } else {

@@ -373,6 +373,7 @@ Test(agent_client, endpoints_are_parsed)
         "",
         "bogus",
         "unix",
+        "unix:",
         "tcp:1.2.3.4:5",
         "vsock:",
         "vsock:3",

@@ -65,12 +65,19 @@ Test(agent_cmdline, words_for_others_are_ignored)
 Test(agent_cmdline, bad_values_and_unknown_keys_are_einval_naming_the_word)
 {
     static const char *bad[] = {
-        "warmpool.transport=pigeon", "warmpool.transport=",
-        "warmpool.transport=VSOCK",  "warmpool.transport",
-        "warmpool.vsock_port=",      "warmpool.vsock_port=abc",
-        "warmpool.vsock_port=12x",   "warmpool.vsock_port=0",
-        "warmpool.vsock_port=-1",    "warmpool.vsock_port=4294967296",
-        "warmpool.nosuch=1",         "warmpool.",
+        "warmpool.transport=pigeon",
+        "warmpool.transport=",
+        "warmpool.transport=VSOCK",
+        "warmpool.transport",
+        "warmpool.vsock_port=",
+        "warmpool.vsock_port=abc",
+        "warmpool.vsock_port=12x",
+        "warmpool.vsock_port=0",
+        "warmpool.vsock_port=-1",
+        "warmpool.vsock_port=4294967296",
+        "warmpool.vsock_port=4294967295",
+        "warmpool.nosuch=1",
+        "warmpool.",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char line[128];
