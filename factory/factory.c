@@ -35,15 +35,15 @@ factory_t *factory_open(const factory_config_t *cfg, wp_error_t *err)
         wp_error_errno(err, ENOMEM, "factory");
         return NULL;
     }
-    if (set_dir(f->store_dir, cfg->store_dir, FACTORY_DEFAULT_STORE, "store directory", err) <
-            0 ||
-        set_dir(f->memory_dir, cfg->memory_dir, FACTORY_DEFAULT_MEM, "memory directory", err) <
-            0 ||
-        set_dir(f->runtime_dir, cfg->runtime_dir, FACTORY_DEFAULT_RUN, "runtime directory",
-                err) < 0)
+    if (set_dir(f->store_dir, cfg->store_dir, FACTORY_DEFAULT_STORE, "store directory", err) < 0 ||
+        set_dir(f->memory_dir, cfg->memory_dir, FACTORY_DEFAULT_MEM, "memory directory", err) < 0 ||
+        set_dir(f->runtime_dir, cfg->runtime_dir, FACTORY_DEFAULT_RUN, "runtime directory", err) <
+            0)
         return NULL;
     snprintf(f->qemu_binary, sizeof(f->qemu_binary), "%s",
              cfg->qemu_binary ? cfg->qemu_binary : "");
+    snprintf(f->libvirt_uri, sizeof(f->libvirt_uri), "%s",
+             cfg->libvirt_uri ? cfg->libvirt_uri : "");
     char locks[PATH_MAX + 16], vms[PATH_MAX + 16];
     snprintf(locks, sizeof(locks), "%s/.locks", f->store_dir);
     snprintf(vms, sizeof(vms), "%s/vms", f->runtime_dir);
@@ -58,7 +58,8 @@ void factory_close(factory_t *f)
 {
     if (f == NULL)
         return;
-    hv_backend_close(f->backend);
+    for (int i = 0; i < FACTORY_BACKENDS; i++)
+        hv_backend_close(f->backends[i]);
     pthread_mutex_destroy(&f->backend_lock);
     free(f);
 }
@@ -75,15 +76,21 @@ const char *factory_runtime_dir(const factory_t *f)
 
 hv_backend_t *factory_backend(factory_t *f, const char *name, wp_error_t *err)
 {
+    static const char *const names[FACTORY_BACKENDS] = {"qemu", "libvirt"};
+    int slot = -1;
+    for (int i = 0; i < FACTORY_BACKENDS; i++)
+        if (strcmp(names[i], name) == 0)
+            slot = i;
+    if (slot < 0) {
+        wp_error_set(err, ENOTSUP, "unknown hypervisor backend '%s' (known: qemu, libvirt)", name);
+        return NULL;
+    }
     pthread_mutex_lock(&f->backend_lock);
-    hv_backend_t *be = f->backend;
+    hv_backend_t *be = f->backends[slot];
     if (be == NULL) {
-        hv_backend_config_t cfg = {.qemu_binary = f->qemu_binary[0] ? f->qemu_binary : NULL};
-        be = f->backend = hv_backend_open(name, &cfg, err);
-    } else if (strcmp(hv_backend_name(be), name) != 0) {
-        wp_error_set(err, ENOTSUP, "backend '%s' is not available (this build has '%s')", name,
-                     hv_backend_name(be));
-        be = NULL;
+        hv_backend_config_t cfg = {.qemu_binary = f->qemu_binary[0] ? f->qemu_binary : NULL,
+                                   .libvirt_uri = f->libvirt_uri[0] ? f->libvirt_uri : NULL};
+        be = f->backends[slot] = hv_backend_open(name, &cfg, err);
     }
     pthread_mutex_unlock(&f->backend_lock);
     return be;

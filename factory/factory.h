@@ -38,7 +38,8 @@ typedef struct factory_config {
     const char *store_dir;   /* NULL: FACTORY_DEFAULT_STORE */
     const char *memory_dir;  /* NULL: FACTORY_DEFAULT_MEM */
     const char *runtime_dir; /* NULL: FACTORY_DEFAULT_RUN */
-    const char *qemu_binary; /* NULL: qemu-system-x86_64 from PATH */
+    const char *qemu_binary; /* NULL: qemu-system-x86_64 from PATH (libvirt: /usr/bin/...) */
+    const char *libvirt_uri; /* NULL: "qemu:///system" (templates with backend "libvirt") */
 } factory_config_t;
 
 typedef struct factory factory_t;
@@ -60,7 +61,7 @@ typedef struct factory_template_spec {
     unsigned memory_mib;   /* 0: 256 */
     const char *machine;   /* NULL: "q35" */
     const char *cpu_model; /* NULL: "max" */
-    const char *backend;   /* NULL: "qemu" */
+    const char *backend;   /* NULL: "qemu"; or "libvirt" */
     int agent_timeout_ms;  /* 0: 120000 (a TCG cold boot takes ~5 s) */
     bool replace;          /* replace an existing template of that name */
 } factory_template_spec_t;

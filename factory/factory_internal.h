@@ -10,13 +10,16 @@
 #include "factory.h"
 #include "factory_manifest.h"
 
+#define FACTORY_BACKENDS 2
+
 struct factory {
     char store_dir[PATH_MAX];
     char memory_dir[PATH_MAX];
     char runtime_dir[PATH_MAX];
     char qemu_binary[PATH_MAX];
-    pthread_mutex_t backend_lock; /* guards backend (opened on first use) */
-    hv_backend_t *backend;
+    char libvirt_uri[256];
+    pthread_mutex_t backend_lock;             /* guards backends (each opened on first use) */
+    hv_backend_t *backends[FACTORY_BACKENDS]; /* "qemu", "libvirt" */
 };
 
 /* A file's identity as last validated: any write, truncation, chmod or
@@ -40,7 +43,7 @@ struct factory_template {
     factory_file_sig_t kernel_sig, initrd_sig, state_sig, memory_sig;
 };
 
-/* The backend for templates of kind `name` (only "qemu" today), opened once. */
+/* The backend for templates of kind `name` ("qemu" or "libvirt"), opened once. */
 hv_backend_t *factory_backend(factory_t *f, const char *name, wp_error_t *err);
 
 /* Template names: [a-z0-9][a-z0-9_-]*, 1..FACTORY_NAME_MAX. */

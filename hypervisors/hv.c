@@ -5,7 +5,7 @@
 #include <stdlib.h> /* calloc */
 #include <string.h> /* strcmp */
 
-static const hv_ops_t *const hv_backends[] = {&hv_qemu_ops};
+static const hv_ops_t *const hv_backends[] = {&hv_qemu_ops, &hv_libvirt_ops};
 
 hv_backend_t *hv_backend_open(const char *name, const hv_backend_config_t *cfg, wp_error_t *err)
 {
@@ -26,7 +26,7 @@ hv_backend_t *hv_backend_open(const char *name, const hv_backend_config_t *cfg, 
         }
         return be;
     }
-    wp_error_set(err, ENOENT, "unknown hypervisor backend '%s' (known: qemu)", name);
+    wp_error_set(err, ENOENT, "unknown hypervisor backend '%s' (known: qemu, libvirt)", name);
     return NULL;
 }
 
@@ -43,8 +43,7 @@ const char *hv_backend_name(const hv_backend_t *be)
     return be->ops->name;
 }
 
-int hv_describe(hv_backend_t *be, const hv_vm_spec_t *spec, hv_description_t *out,
-                wp_error_t *err)
+int hv_describe(hv_backend_t *be, const hv_vm_spec_t *spec, hv_description_t *out, wp_error_t *err)
 {
     return be->ops->describe(be, spec, out, err);
 }
@@ -64,8 +63,8 @@ int hv_save_template(hv_vm_t *vm, const char *state_path, wp_error_t *err)
     return vm->ops->save_template(vm, state_path, err);
 }
 
-int hv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path,
-               hv_vm_t **out, wp_error_t *err)
+int hv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path, hv_vm_t **out,
+               wp_error_t *err)
 {
     return be->ops->restore(be, spec, state_path, out, err);
 }
@@ -93,6 +92,11 @@ const char *hv_vm_runtime_dir(const hv_vm_t *vm)
 pid_t hv_vm_pid(const hv_vm_t *vm)
 {
     return vm->pid;
+}
+
+int hv_vm_exit_fd(const hv_vm_t *vm)
+{
+    return vm->ops->exit_fd(vm);
 }
 
 int hv_query(hv_vm_t *vm, hv_vm_status_t *out, wp_error_t *err)

@@ -87,7 +87,8 @@ typedef struct hv_backend_config {
     const char *libvirt_uri; /* NULL: "qemu:///system" (libvirt backend) */
 } hv_backend_config_t;
 
-/* Open backend `name` ("qemu"). The caller owns the handle; close with hv_backend_close. */
+/* Open backend `name` ("qemu" or "libvirt"). The caller owns the handle; close with
+ * hv_backend_close. */
 hv_backend_t *hv_backend_open(const char *name, const hv_backend_config_t *cfg, wp_error_t *err);
 void hv_backend_close(hv_backend_t *be);
 const char *hv_backend_name(const hv_backend_t *be);
@@ -129,7 +130,13 @@ int hv_resume(hv_vm_t *vm, wp_error_t *err);
 const char *hv_vm_agent_endpoint(const hv_vm_t *vm);
 const char *hv_vm_id(const hv_vm_t *vm);
 const char *hv_vm_runtime_dir(const hv_vm_t *vm);
-pid_t hv_vm_pid(const hv_vm_t *vm);
+pid_t hv_vm_pid(const hv_vm_t *vm); /* 0 when the backend cannot tell */
+
+/* An fd that becomes readable once the VM has ended, for poll/epoll: a pidfd
+ * (qemu), an eventfd signalled from libvirt's domain lifecycle events
+ * (libvirt). Owned by the handle: dup it to keep it past hv_destroy or
+ * hv_vm_free. -1 if there is none (a template whose state was saved). */
+int hv_vm_exit_fd(const hv_vm_t *vm);
 
 /* Current state. Notices an exited process without blocking: HV_VM_GONE is
  * an answer, not an error. */

@@ -28,6 +28,7 @@ typedef struct hv_ops {
     void (*free)(hv_vm_t *vm);
     int (*attach)(hv_backend_t *be, const char *id, const char *runtime_dir, hv_vm_t **out,
                   wp_error_t *err);
+    int (*exit_fd)(const hv_vm_t *vm);
 } hv_ops_t;
 
 struct hv_backend {
@@ -45,5 +46,24 @@ struct hv_vm {
 };
 
 extern const hv_ops_t hv_qemu_ops;
+extern const hv_ops_t hv_libvirt_ops;
+
+/* Names every backend uses inside a VM's runtime directory. */
+#define HV_AGENT_SOCK    "agent.sock"     /* virtio-serial agent channel */
+#define HV_CONSOLE       "console.log"    /* guest serial console */
+#define HV_ENDPOINT_FILE "agent.endpoint" /* the agent endpoint, for attach */
+
+/* hv_spec.c: what a backend checks in any spec (id, runtime directory and
+ * socket path length, required fields, sizes, transport). */
+int hv_spec_check(const hv_vm_spec_t *spec, wp_error_t *err);
+/* The agent endpoint for spec ("unix:<dir>/agent.sock" or "vsock:CID:PORT"). */
+void hv_spec_agent_endpoint(const hv_vm_spec_t *spec, char *out, size_t len);
+/* Create a VM's runtime directory, mode 0700 (its sockets control the VM); an
+ * existing empty one is accepted, a used one is EEXIST. */
+int hv_runtime_dir_create(const char *dir, wp_error_t *err);
+/* Record the agent endpoint in the runtime directory (vsock ports appear on
+ * no command line), and read it back for attach (default: the unix socket). */
+int hv_endpoint_write(const char *runtime_dir, const char *endpoint, wp_error_t *err);
+void hv_endpoint_read(const char *runtime_dir, char *out, size_t len);
 
 #endif

@@ -86,6 +86,7 @@ typedef struct api_template_build {
     const char *cmdline; /* NULL: the factory's default */
     unsigned memory_mib, vcpus;
     bool force;
+    const char *backend; /* NULL: "qemu" */
 } api_template_build_t;
 
 /* *manifest_json malloc'd (caller frees); may be NULL. */

@@ -201,6 +201,7 @@ int api_client_template_build(api_client_t *c, const api_template_build_t *spec,
     r.memory_mib = spec->memory_mib;
     r.vcpus = spec->vcpus;
     r.force = spec->force;
+    r.backend = (char *)(spec->backend ? spec->backend : "");
     pb_request_t req = WARMPOOL__POOL__V1__REQUEST__INIT;
     req.call_case = WARMPOOL__POOL__V1__REQUEST__CALL_TEMPLATE_BUILD;
     req.template_build = &r;

@@ -199,6 +199,7 @@ static int do_template_build(api_call_t *c)
         .memory_mib = r->memory_mib,
         .vcpus = r->vcpus,
         .replace = r->force,
+        .backend = r->backend[0] ? r->backend : NULL,
     };
     if (factory_template_build(c->factory, &spec, NULL, NULL, &c->err) < 0)
         return -1;

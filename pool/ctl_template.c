@@ -48,7 +48,8 @@ static int template_build_remote(ctl_t *ctl, const factory_template_spec_t *spec
                               .cmdline = spec->cmdline,
                               .memory_mib = spec->memory_mib,
                               .vcpus = spec->vcpus,
-                              .force = spec->replace};
+                              .force = spec->replace,
+                              .backend = spec->backend};
     if (ctl_api(ctl) == NULL)
         return 1;
     if (!ctl->json)
@@ -76,7 +77,8 @@ static int template_build(ctl_t *ctl, int argc, char **argv)
         O_MACHINE,
         O_CPU,
         O_TIMEOUT,
-        O_FORCE
+        O_FORCE,
+        O_BACKEND
     };
     static const struct option options[] = {
         {"kernel", required_argument, NULL, O_KERNEL},
@@ -88,6 +90,7 @@ static int template_build(ctl_t *ctl, int argc, char **argv)
         {"cpu", required_argument, NULL, O_CPU},
         {"agent-timeout", required_argument, NULL, O_TIMEOUT},
         {"force", no_argument, NULL, O_FORCE},
+        {"backend", required_argument, NULL, O_BACKEND},
         {NULL, 0, NULL, 0},
     };
     factory_template_spec_t spec = {0};
@@ -126,6 +129,12 @@ static int template_build(ctl_t *ctl, int argc, char **argv)
             break;
         case O_FORCE:
             spec.replace = true;
+            break;
+        case O_BACKEND:
+            if (strcmp(optarg, "qemu") != 0 && strcmp(optarg, "libvirt") != 0)
+                return ctl_usage("template build", "--backend is qemu or libvirt, not '%s'",
+                                 optarg);
+            spec.backend = optarg;
             break;
         default:
             return ctl_usage("template build", "bad option");

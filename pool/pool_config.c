@@ -43,6 +43,7 @@ void pool_config_free(pool_config_t *cfg)
     free(cfg->metrics_address);
     free(cfg->log_level);
     free(cfg->qemu_binary);
+    free(cfg->libvirt_uri);
     free(cfg->templates);
     free(cfg);
 }
@@ -291,13 +292,15 @@ static int parse_top(const json_t *root, pool_config_t *cfg, wp_error_t *err)
                                    cfg->log_level);
         } else if (strcmp(key, "qemu_binary") == 0) {
             ret = json_is_null(v) ? 0 : get_str(v, key, "/", &cfg->qemu_binary, err);
+        } else if (strcmp(key, "libvirt_uri") == 0) {
+            ret = json_is_null(v) ? 0 : get_str(v, key, NULL, &cfg->libvirt_uri, err);
         } else if (strcmp(key, "templates") == 0)
             ret = parse_templates(v, cfg, err);
         else
             return wp_error_set(err, EINVAL,
                                 "%s: unknown key (known: runtime_dir, state_dir, store_dir, "
                                 "memory_dir, api_socket, metrics_address, refill_concurrency, "
-                                "log_level, qemu_binary, templates)",
+                                "log_level, qemu_binary, libvirt_uri, templates)",
                                 key);
         if (ret < 0)
             return ret;

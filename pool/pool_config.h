@@ -14,6 +14,7 @@
  *     "refill_concurrency": 2,                    clones in flight, 1..64
  *     "log_level": "warn",                        error|warn|info|debug
  *     "qemu_binary": null,                        null: from PATH
+ *     "libvirt_uri": null,                        null: qemu:///system (libvirt templates)
  *     "templates": {
  *       "small": {"target": 3, "min": 0, "max": 16,
  *                 "sizing": "fixed" | "auto", "warm_state": "paused" | "running",
@@ -84,6 +85,7 @@ typedef struct pool_config {
     char *metrics_address; /* http://host:port/path */
     char *log_level;
     char *qemu_binary; /* NULL: from PATH */
+    char *libvirt_uri; /* NULL: "qemu:///system" (libvirt templates) */
     unsigned refill_concurrency;
     size_t n_templates;
     pool_template_config_t *templates;

@@ -18,7 +18,8 @@
 #include <stdio.h>        /* snprintf */
 #include <string.h>       /* strncmp */
 #include <sys/stat.h>     /* stat */
-#include <sys/syscall.h>  /* SYS_pidfd_open */
+#include <fcntl.h>        /* fcntl: F_DUPFD_CLOEXEC */
+#include <sys/syscall.h>  /* SYS_gettid */
 #include <unistd.h>       /* close, syscall */
 
 #include "wp_log.h"
@@ -44,7 +45,7 @@ struct pool_factory_source {
 
 struct pool_source_vm {
     factory_vm_t *fvm;
-    int pidfd;
+    int exit_fd; /* dup of hv_vm_exit_fd: readable once the VM ended */
 };
 
 /* ---- opened templates, cached: validation reads digests once ---- */
@@ -126,11 +127,6 @@ static void restore_priority(pid_t pid)
         closedir(dir);
 }
 
-static int pidfd_for(pid_t pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
 static pool_source_vm_t *wrap(factory_vm_t *fvm, pool_vm_info_t *info, wp_error_t *err)
 {
     pool_source_vm_t *vm = calloc(1, sizeof(*vm));
@@ -139,11 +135,13 @@ static pool_source_vm_t *wrap(factory_vm_t *fvm, pool_vm_info_t *info, wp_error_
         return NULL;
     }
     pid_t pid = hv_vm_pid(fvm->vm);
-    vm->pidfd = pidfd_for(pid);
-    if (vm->pidfd < 0) {
-        int e = errno;
+    /* the backend's exit notice (pidfd, or libvirt's lifecycle events), ours to close */
+    int exit_fd = hv_vm_exit_fd(fvm->vm);
+    vm->exit_fd = exit_fd < 0 ? -1 : fcntl(exit_fd, F_DUPFD_CLOEXEC, 0);
+    if (vm->exit_fd < 0) {
+        int e = exit_fd < 0 ? ESRCH : errno;
         free(vm);
-        wp_error_errno(err, e == ESRCH ? ESRCH : e, "VM '%s': watch process %d", fvm->id, (int)pid);
+        wp_error_errno(err, e, "VM '%s': watch for its exit", fvm->id);
         return NULL;
     }
     vm->fvm = fvm;
@@ -238,7 +236,7 @@ static int src_resume(void *self, pool_source_vm_t *vm, wp_error_t *err)
 static int src_destroy(void *self, pool_source_vm_t *vm, wp_error_t *err)
 {
     (void)self;
-    close(vm->pidfd);
+    close(vm->exit_fd);
     int ret = factory_vm_destroy(vm->fvm, err);
     free(vm);
     return ret;
@@ -247,7 +245,7 @@ static int src_destroy(void *self, pool_source_vm_t *vm, wp_error_t *err)
 static void src_detach(void *self, pool_source_vm_t *vm)
 {
     (void)self;
-    close(vm->pidfd);
+    close(vm->exit_fd);
     factory_vm_release(vm->fvm);
     free(vm);
 }
@@ -308,7 +306,7 @@ static int src_list(void *self, char ***ids, size_t *count, wp_error_t *err)
 static int src_exit_fd(void *self, pool_source_vm_t *vm)
 {
     (void)self;
-    return vm->pidfd;
+    return vm->exit_fd;
 }
 
 static const pool_source_ops_t factory_source_ops = {

@@ -32,7 +32,10 @@ static const char usage_text[] =
     "Local commands (no daemon needed):\n"
     "  template build NAME --kernel FILE --initrd FILE [--cmdline TEXT] [--memory MIB]\n"
     "                 [--vcpus N] [--machine TYPE] [--cpu MODEL] [--agent-timeout SEC] [--force]\n"
-    "                         boot a guest, wait for its agent, save it as template NAME\n"
+    "                 [--backend qemu|libvirt]\n"
+    "                         boot a guest, wait for its agent, save it as template NAME;\n"
+    "                         its clones run on the same backend (default qemu: QEMU directly;\n"
+    "                         libvirt: transient libvirt domains, visible to virsh)\n"
     "  template ls            list templates\n"
     "  template inspect NAME  print a template's manifest\n"
     "  template rm NAME       remove a template (running clones are not affected)\n"
@@ -52,7 +55,9 @@ static const char usage_text[] =
     "  --memory-dir DIR   where template memory files live, on a memory filesystem\n"
     "                     (default " FACTORY_DEFAULT_MEM ")\n"
     "  --runtime-dir DIR  per-VM sockets and logs (default " FACTORY_DEFAULT_RUN ")\n"
-    "  --qemu PATH        QEMU binary (default: qemu-system-x86_64 from PATH)\n"
+    "  --qemu PATH        QEMU binary (default: qemu-system-x86_64 from PATH; libvirt\n"
+    "                     templates: /usr/bin/qemu-system-x86_64)\n"
+    "  --libvirt-uri URI  libvirt connection for libvirt templates (default qemu:///system)\n"
     "  --json             machine-readable output (also accepted after any daemon command)\n"
     "  --log-level LEVEL  error, warn (default), info or debug\n"
     "  -h, --help         this text\n"
@@ -97,13 +102,15 @@ int main(int argc, char **argv)
         OPT_LOG,
         OPT_VERSION,
         OPT_SOCK,
-        OPT_DAEMON
+        OPT_DAEMON,
+        OPT_LIBVIRT_URI
     };
     static const struct option options[] = {
         {"store", required_argument, NULL, OPT_STORE},
         {"memory-dir", required_argument, NULL, OPT_MEM},
         {"runtime-dir", required_argument, NULL, OPT_RUN},
         {"qemu", required_argument, NULL, OPT_QEMU},
+        {"libvirt-uri", required_argument, NULL, OPT_LIBVIRT_URI},
         {"json", no_argument, NULL, OPT_JSON},
         {"socket", required_argument, NULL, OPT_SOCK},
         {"daemon", no_argument, NULL, OPT_DAEMON},
@@ -128,6 +135,9 @@ int main(int argc, char **argv)
             break;
         case OPT_QEMU:
             ctl.factory_cfg.qemu_binary = optarg;
+            break;
+        case OPT_LIBVIRT_URI:
+            ctl.factory_cfg.libvirt_uri = optarg;
             break;
         case OPT_JSON:
             ctl.json = true;

@@ -140,6 +140,7 @@ static int start(daemon_state_t *d, const daemon_options_t *o, wp_error_t *err)
         .memory_dir = d->cfg->memory_dir,
         .runtime_dir = d->cfg->runtime_dir,
         .qemu_binary = d->cfg->qemu_binary,
+        .libvirt_uri = d->cfg->libvirt_uri,
     };
     d->factory = factory_open(&fc, err);
     if (d->factory == NULL)

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang-format
   libprotobuf-c-dev protobuf-c-compiler libnng-dev liburcu-dev libcriterion-dev
-  libjansson-dev libmbedtls-dev
+  libjansson-dev libmbedtls-dev libvirt-dev libxml2-dev
+  libvirt-daemon libvirt-daemon-system libvirt-clients
   qemu-system-x86 qemu-utils
   cpio kmod xz-utils zstd ca-certificates procps curl
 )

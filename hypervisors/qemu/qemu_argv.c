@@ -60,52 +60,10 @@ static char *esc(const char *s)
     return out;
 }
 
-/* An id names files and directories, and must fit struct hv_vm's id[64]. */
-static bool id_ok(const char *id)
-{
-    size_t len = strlen(id);
-    if (len == 0 || len >= 64 || id[0] == '.')
-        return false;
-    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
-}
-
-int qemu_spec_check(const hv_vm_spec_t *spec, wp_error_t *err)
-{
-    if (spec->id == NULL || !id_ok(spec->id))
-        return wp_error_set(err, EINVAL, "VM id '%s' is not 1-63 characters of [A-Za-z0-9._-]",
-                            spec->id ? spec->id : "(null)");
-    if (spec->runtime_dir == NULL || spec->runtime_dir[0] != '/')
-        return wp_error_set(err, EINVAL, "VM '%s': runtime directory '%s' is not absolute",
-                            spec->id, spec->runtime_dir ? spec->runtime_dir : "(null)");
-    /* the longest socket name must fit sockaddr_un */
-    if (strlen(spec->runtime_dir) + 1 + strlen(QEMU_AGENT_SOCK) >=
-        sizeof(((struct sockaddr_un *)0)->sun_path))
-        return wp_error_set(err, ENAMETOOLONG,
-                            "VM '%s': runtime directory '%s' is too long for a unix socket path",
-                            spec->id, spec->runtime_dir);
-    const char *missing = spec->kernel == NULL        ? "kernel"
-                          : spec->machine == NULL     ? "machine"
-                          : spec->cpu_model == NULL   ? "cpu_model"
-                          : spec->memory_file == NULL ? "memory_file"
-                                                      : NULL;
-    if (missing != NULL)
-        return wp_error_set(err, EINVAL, "VM '%s': no %s given", spec->id, missing);
-    if (spec->vcpus == 0 || spec->memory_mib == 0)
-        return wp_error_set(err, EINVAL, "VM '%s': %u vCPUs and %u MiB is not a machine", spec->id,
-                            spec->vcpus, spec->memory_mib);
-    if (spec->agent_transport == HV_AGENT_VSOCK && spec->vsock_cid < 3)
-        return wp_error_set(err, EINVAL, "VM '%s': vsock CID %u is reserved (use 3 or more)",
-                            spec->id, spec->vsock_cid);
-    if (spec->agent_transport != HV_AGENT_VSOCK && spec->agent_transport != HV_AGENT_SERIAL)
-        return wp_error_set(err, EINVAL, "VM '%s': unknown agent transport %d", spec->id,
-                            (int)spec->agent_transport);
-    return 0;
-}
-
 char **qemu_argv_build(const char *binary, const hv_vm_spec_t *spec, qemu_mode_t mode,
                        wp_error_t *err)
 {
-    if (qemu_spec_check(spec, err) < 0)
+    if (hv_spec_check(spec, err) < 0)
         return NULL;
     _cleanup_free_ char *mem = esc(spec->memory_file);
     _cleanup_free_ char *share = spec->share_dir ? esc(spec->share_dir) : NULL;
@@ -142,7 +100,7 @@ char **qemu_argv_build(const char *binary, const hv_vm_spec_t *spec, qemu_mode_t
         add(&b, "%s", spec->cmdline);
     }
     add(&b, "-serial");
-    add(&b, "file:%s/%s", spec->runtime_dir, QEMU_CONSOLE);
+    add(&b, "file:%s/%s", spec->runtime_dir, HV_CONSOLE);
     add(&b, "-device");
     add(&b, "vmgenid,guid=%s", spec->vmgenid ? spec->vmgenid : "auto");
     add(&b, "-chardev");
@@ -207,13 +165,4 @@ void qemu_argv_devices(const hv_vm_spec_t *spec, hv_description_t *out)
     }
     if (spec->share_dir != NULL)
         add_device(out, "%s", "virtio-9p-pci");
-}
-
-void qemu_agent_endpoint(const hv_vm_spec_t *spec, char *out, size_t len)
-{
-    if (spec->agent_transport == HV_AGENT_VSOCK)
-        snprintf(out, len, "vsock:%u:%u", spec->vsock_cid,
-                 spec->vsock_port ? spec->vsock_port : HV_AGENT_VSOCK_PORT);
-    else
-        snprintf(out, len, "unix:%s/%s", spec->runtime_dir, QEMU_AGENT_SOCK);
 }

@@ -11,26 +11,20 @@
 #ifndef QEMU_ARGV_H
 #define QEMU_ARGV_H
 
-#include "hv.h"
+#include "hv_backend.h" /* hv_spec_check, HV_AGENT_SOCK */
 #include "wp_error.h"
 
 #define QEMU_QMP_FD   3 /* the child's fd numbers for the listening sockets */
 #define QEMU_AGENT_FD 4
 
-#define QEMU_QMP_SOCK   "qmp.sock" /* names inside spec->runtime_dir */
-#define QEMU_AGENT_SOCK "agent.sock"
-#define QEMU_LOG        "qemu.log"
-#define QEMU_PIDFILE    "qemu.pid"
-#define QEMU_CONSOLE    "console.log"
-#define QEMU_ENDPOINT   "agent.endpoint"
+#define QEMU_QMP_SOCK "qmp.sock" /* names inside spec->runtime_dir */
+#define QEMU_LOG      "qemu.log"
+#define QEMU_PIDFILE  "qemu.pid"
 
 typedef enum qemu_mode {
     QEMU_MODE_BOOT = 0,     /* cold boot, running */
     QEMU_MODE_INCOMING = 1, /* paused (-S), waiting for migrate-incoming (-incoming defer) */
 } qemu_mode_t;
-
-/* Check what the command line needs (ids, paths, sizes, socket path lengths). */
-int qemu_spec_check(const hv_vm_spec_t *spec, wp_error_t *err);
 
 /* NULL-terminated argv (argv[0] = binary); free with qemu_argv_free. */
 char **qemu_argv_build(const char *binary, const hv_vm_spec_t *spec, qemu_mode_t mode,
@@ -45,8 +39,5 @@ static inline void qemu_argv_freep(char ***argv)
 
 /* The device list a VM from spec has, as recorded in hv_description_t. */
 void qemu_argv_devices(const hv_vm_spec_t *spec, hv_description_t *out);
-
-/* The agent endpoint for spec ("unix:<dir>/agent.sock" or "vsock:CID:PORT"). */
-void qemu_agent_endpoint(const hv_vm_spec_t *spec, char *out, size_t len);
 
 #endif

@@ -175,6 +175,11 @@ static int qemu_describe(hv_backend_t *be, const hv_vm_spec_t *spec, hv_descript
     return 0;
 }
 
+static int qemu_exit_fd(const hv_vm_t *hv)
+{
+    return ((const qemu_vm_t *)hv)->proc.pidfd;
+}
+
 const hv_ops_t hv_qemu_ops = {
     .name = "qemu",
     .open = qemu_open,
@@ -189,4 +194,5 @@ const hv_ops_t hv_qemu_ops = {
     .destroy = qemu_destroy,
     .free = qemu_vm_free,
     .attach = qemu_attach,
+    .exit_fd = qemu_exit_fd,
 };

@@ -40,19 +40,6 @@ void qemu_vm_free(hv_vm_t *hv)
     free(vm);
 }
 
-/* The endpoint recorded at start (vsock ports are not on QEMU's command line). */
-static void read_endpoint(qemu_vm_t *vm)
-{
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s", vm->base.runtime_dir, QEMU_ENDPOINT);
-    _cleanup_free_ char *text = wp_read_file(path, sizeof(vm->base.agent_endpoint) - 1, NULL, NULL);
-    if (text != NULL)
-        snprintf(vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint), "%s", text);
-    else
-        snprintf(vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint), "unix:%s/%s",
-                 vm->base.runtime_dir, QEMU_AGENT_SOCK);
-}
-
 /* Was the VM started with shared memory (a template not yet saved)? */
 static bool cmdline_shared(pid_t pid)
 {
@@ -115,7 +102,7 @@ int qemu_attach(hv_backend_t *be, const char *id, const char *runtime_dir, hv_vm
     vm->proc.is_child = waitpid(pid, NULL, WNOHANG) == 0;
     vm->base.pid = pid;
     vm->memory_shared = cmdline_shared(pid);
-    read_endpoint(vm);
+    hv_endpoint_read(runtime_dir, vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint));
     if (connect_qmp(vm, err) < 0) {
         qemu_vm_explain_exit(vm, 0, err);
         qmp_close(vm->qmp);

@@ -202,7 +202,7 @@ bool qemu_proc_is_vm(pid_t pid, const char *runtime_dir)
 {
     char path[64], want[PATH_MAX + 32];
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    int wlen = snprintf(want, sizeof(want), "file:%s/%s", runtime_dir, QEMU_CONSOLE);
+    int wlen = snprintf(want, sizeof(want), "file:%s/%s", runtime_dir, HV_CONSOLE);
     size_t len = 0;
     _cleanup_free_ char *args = wp_read_file(path, 1 << 20, &len, NULL);
     if (args == NULL)

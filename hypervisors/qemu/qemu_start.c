@@ -11,59 +11,15 @@
 
 #include <errno.h>    /* EEXIST */
 #include <fcntl.h>    /* open */
-#include <libgen.h>   /* dirname */
 #include <stdio.h>    /* snprintf */
 #include <stdlib.h>   /* calloc */
 #include <string.h>   /* strlen */
 #include <sys/stat.h> /* mkdir, chmod */
 #include <unistd.h>   /* rmdir */
-#include <dirent.h>   /* opendir: is the runtime directory empty */
 
 #include "wp_cleanup.h"
 #include "wp_fs.h"
 #include "wp_log.h"
-
-static bool dir_is_empty(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return false;
-    struct dirent *de;
-    bool empty = true;
-    while (empty && (de = readdir(d)) != NULL)
-        empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
-    closedir(d);
-    return empty;
-}
-
-/* mode 0700: the sockets in it give control of the VM. An existing empty
- * directory is accepted (the caller may have made it); a used one is not. */
-static int make_runtime_dir(const char *dir, wp_error_t *err)
-{
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof(parent), "%s", dir);
-    if (wp_mkdir_p(dirname(parent), 0700, err) < 0)
-        return -1;
-    if (mkdir(dir, 0700) == 0)
-        return 0;
-    if (errno != EEXIST)
-        return wp_error_errno(err, errno, "create runtime directory '%s'", dir);
-    if (!dir_is_empty(dir))
-        return wp_error_set(err, EEXIST, "runtime directory '%s' exists and is not empty", dir);
-    if (chmod(dir, 0700) < 0)
-        return wp_error_errno(err, errno, "chmod runtime directory '%s'", dir);
-    return 0;
-}
-
-static int write_endpoint(const qemu_vm_t *vm, wp_error_t *err)
-{
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s", vm->base.runtime_dir, QEMU_ENDPOINT);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return wp_error_errno(err, errno, "create '%s'", path);
-    return wp_write_all(fd, vm->base.agent_endpoint, strlen(vm->base.agent_endpoint), err);
-}
 
 void qemu_vm_explain_exit(qemu_vm_t *vm, int wait_ms, wp_error_t *err)
 {
@@ -112,7 +68,7 @@ static int spawn(hv_backend_t *be, qemu_vm_t *vm, const hv_vm_spec_t *spec, qemu
         return -1;
     char qmp_path[PATH_MAX + 16], agent_path[PATH_MAX + 16], log_path[PATH_MAX + 16];
     snprintf(qmp_path, sizeof(qmp_path), "%s/%s", dir, QEMU_QMP_SOCK);
-    snprintf(agent_path, sizeof(agent_path), "%s/%s", dir, QEMU_AGENT_SOCK);
+    snprintf(agent_path, sizeof(agent_path), "%s/%s", dir, HV_AGENT_SOCK);
     snprintf(log_path, sizeof(log_path), "%s/%s", dir, QEMU_LOG);
     /* ours are closed on return: from then on only QEMU holds the listeners */
     _cleanup_close_ int qmp_fd = qemu_listen_unix(qmp_path, err);
@@ -126,7 +82,7 @@ static int spawn(hv_backend_t *be, qemu_vm_t *vm, const hv_vm_spec_t *spec, qemu
         open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0)
         return wp_error_errno(err, errno, "create '%s'", log_path);
-    if (write_endpoint(vm, err) < 0)
+    if (hv_endpoint_write(vm->base.runtime_dir, vm->base.agent_endpoint, err) < 0)
         return -1;
     if (qemu_proc_spawn(&vm->proc, argv, qmp_fd, agent_fd, log_fd, err) < 0)
         return -1;
@@ -145,7 +101,7 @@ static int spawn(hv_backend_t *be, qemu_vm_t *vm, const hv_vm_spec_t *spec, qemu
 static qemu_vm_t *start(hv_backend_t *be, const hv_vm_spec_t *spec, qemu_mode_t mode,
                         wp_error_t *err)
 {
-    if (qemu_spec_check(spec, err) < 0)
+    if (hv_spec_check(spec, err) < 0)
         return NULL;
     qemu_vm_t *vm = calloc(1, sizeof(*vm));
     if (vm == NULL) {
@@ -159,8 +115,8 @@ static qemu_vm_t *start(hv_backend_t *be, const hv_vm_spec_t *spec, qemu_mode_t 
     vm->memory_shared = spec->memory_shared;
     snprintf(vm->base.id, sizeof(vm->base.id), "%s", spec->id);
     snprintf(vm->base.runtime_dir, sizeof(vm->base.runtime_dir), "%s", spec->runtime_dir);
-    qemu_agent_endpoint(spec, vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint));
-    if (make_runtime_dir(spec->runtime_dir, err) < 0 ||
+    hv_spec_agent_endpoint(spec, vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint));
+    if (hv_runtime_dir_create(spec->runtime_dir, err) < 0 ||
         (spec->share_dir != NULL && wp_mkdir_p(spec->share_dir, 0700, err) < 0)) {
         free(vm);
         return NULL;

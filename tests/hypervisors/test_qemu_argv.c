@@ -100,7 +100,7 @@ Test(qemu_argv, sockets_are_inherited_listening_fds)
     cr_assert_eq(QEMU_QMP_FD, 3);
     cr_assert_eq(QEMU_AGENT_FD, 4);
     char ep[256];
-    qemu_agent_endpoint(&s, ep, sizeof(ep));
+    hv_spec_agent_endpoint(&s, ep, sizeof(ep));
     cr_assert_str_eq(ep, "unix:/run/warmpool/vms/small-0a1b2c/agent.sock");
     qemu_argv_free(a);
 }
@@ -152,10 +152,10 @@ Test(qemu_argv, vsock_replaces_the_serial_port)
     cr_assert_null(value(a, "-chardev", "socket,id=agent"));
     cr_assert_not_null(value(a, "-chardev", "socket,id=qmp"), "QMP stays a unix socket");
     char ep[64];
-    qemu_agent_endpoint(&s, ep, sizeof(ep));
+    hv_spec_agent_endpoint(&s, ep, sizeof(ep));
     cr_assert_str_eq(ep, "vsock:42:1024");
     s.vsock_port = 7000;
-    qemu_agent_endpoint(&s, ep, sizeof(ep));
+    hv_spec_agent_endpoint(&s, ep, sizeof(ep));
     cr_assert_str_eq(ep, "vsock:42:7000");
     qemu_argv_free(a);
 }
@@ -230,7 +230,7 @@ Test(qemu_argv, bad_specs_are_refused)
 
     s = spec();
     s.id = "../etc";
-    cr_assert_eq(qemu_spec_check(&s, &err), -1);
+    cr_assert_eq(hv_spec_check(&s, &err), -1);
     cr_assert_eq(err.code, EINVAL);
 
     s = spec();
@@ -239,16 +239,16 @@ Test(qemu_argv, bad_specs_are_refused)
     longdir[0] = '/';
     longdir[sizeof(longdir) - 1] = '\0';
     s.runtime_dir = longdir;
-    cr_assert_eq(qemu_spec_check(&s, &err), -1);
+    cr_assert_eq(hv_spec_check(&s, &err), -1);
     cr_assert_eq(err.code, ENAMETOOLONG, "socket paths must fit sun_path");
 
     s = spec();
     s.agent_transport = HV_AGENT_VSOCK;
     s.vsock_cid = 2;
-    cr_assert_eq(qemu_spec_check(&s, &err), -1);
+    cr_assert_eq(hv_spec_check(&s, &err), -1);
     cr_assert_eq(err.code, EINVAL);
 
     s = spec();
     s.memory_mib = 0;
-    cr_assert_eq(qemu_spec_check(&s, &err), -1);
+    cr_assert_eq(hv_spec_check(&s, &err), -1);
 }
