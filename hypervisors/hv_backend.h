@@ -52,6 +52,7 @@ extern const hv_ops_t hv_libvirt_ops;
 #define HV_AGENT_SOCK    "agent.sock"     /* virtio-serial agent channel */
 #define HV_CONSOLE       "console.log"    /* guest serial console */
 #define HV_ENDPOINT_FILE "agent.endpoint" /* the agent endpoint, for attach */
+#define HV_PIDFILE       "qemu.pid"       /* the QEMU process */
 
 /* hv_spec.c: what a backend checks in any spec (id, runtime directory and
  * socket path length, required fields, sizes, transport). */

@@ -79,6 +79,20 @@ static pid_t domain_pid(const char *name)
     return 0;
 }
 
+/* The QEMU pid in the runtime directory, as the QEMU backend keeps it: an
+ * operator (or a test) finds a VM's process the same way on both backends. */
+static void write_pidfile(const lv_vm_t *vm)
+{
+    if (vm->base.pid <= 0)
+        return;
+    char path[PATH_MAX + 16], text[32];
+    snprintf(path, sizeof(path), "%s/%s", vm->base.runtime_dir, HV_PIDFILE);
+    int len = snprintf(text, sizeof(text), "%d\n", (int)vm->base.pid);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || wp_write_all(fd, text, (size_t)len, NULL) < 0)
+        wp_log_warn("libvirt: VM '%s': cannot write '%s'", vm->base.id, path);
+}
+
 /* Kill the domain if it runs; undefine it if someone made it persistent. */
 static int stop_domain(lv_backend_t *lb, const char *name, wp_error_t *err)
 {
@@ -145,6 +159,7 @@ static lv_vm_t *start(hv_backend_t *be, const hv_vm_spec_t *spec, lv_mode_t mode
         return NULL;
     }
     vm->base.pid = domain_pid(vm->name);
+    write_pidfile(vm);
     *dom_out = dom;
     return vm;
 }

@@ -19,7 +19,6 @@
 
 #define QEMU_QMP_SOCK "qmp.sock" /* names inside spec->runtime_dir */
 #define QEMU_LOG      "qemu.log"
-#define QEMU_PIDFILE  "qemu.pid"
 
 typedef enum qemu_mode {
     QEMU_MODE_BOOT = 0,     /* cold boot, running */

@@ -172,7 +172,7 @@ void qemu_proc_exit_reason(const qemu_proc_t *p, char *out, size_t len)
 int qemu_pidfile_write(const char *runtime_dir, pid_t pid, wp_error_t *err)
 {
     char path[PATH_MAX], text[32];
-    snprintf(path, sizeof(path), "%s/%s", runtime_dir, QEMU_PIDFILE);
+    snprintf(path, sizeof(path), "%s/%s", runtime_dir, HV_PIDFILE);
     int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -186,7 +186,7 @@ int qemu_pidfile_write(const char *runtime_dir, pid_t pid, wp_error_t *err)
 int qemu_pidfile_read(const char *runtime_dir, pid_t *pid, wp_error_t *err)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", runtime_dir, QEMU_PIDFILE);
+    snprintf(path, sizeof(path), "%s/%s", runtime_dir, HV_PIDFILE);
     _cleanup_free_ char *text = wp_read_file(path, 64, NULL, err);
     if (text == NULL)
         return -1;

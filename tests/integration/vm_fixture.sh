@@ -3,9 +3,10 @@
 # test shares; `cleanup` removes it and stops any VM a crashed test left
 # behind under the test root (by the pid in its own runtime directory, so
 # nothing else on the machine is touched).
-#   vm_fixture.sh setup|cleanup ROOT WARMPOOLCTL GUEST_DIR
+#   vm_fixture.sh setup|cleanup ROOT WARMPOOLCTL GUEST_DIR [BACKEND]
+# BACKEND: qemu (default) or libvirt; each backend's suites get their own ROOT.
 set -euo pipefail
-action=$1 root=$2 ctl=$3 guest=$4
+action=$1 root=$2 ctl=$3 guest=$4 backend=${5:-qemu}
 opts=(--store "$root/store" --memory-dir "$root/mem" --runtime-dir "$root/run")
 
 case $action in
@@ -16,10 +17,12 @@ setup)
   fi
   rm -rf "$root"
   mkdir -p "$root"
-  "$ctl" "${opts[@]}" template build small --kernel "$guest/vmlinuz" --initrd "$guest/initrd.img"
+  "$ctl" "${opts[@]}" template build small --kernel "$guest/vmlinuz" --initrd "$guest/initrd.img" \
+    --backend "$backend"
   ;;
 cleanup)
-  for pidfile in "$root"/run/vms/*/qemu.pid; do
+  # every runtime directory under ROOT: the factory's and each daemon suite's
+  for pidfile in "$root"/run/vms/*/qemu.pid "$root"/daemon-*/run/vms/*/qemu.pid; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
     dir=$(dirname "$pidfile")
