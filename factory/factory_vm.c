@@ -16,7 +16,9 @@ int factory_vm_list(factory_t *f, char ***ids, size_t *count, wp_error_t *err)
     return factory_list_dir(vms, NULL, ids, count, err);
 }
 
-/* The backend a VM was started with, from its vm.json ("qemu" if unreadable). */
+/* The backend a VM was started with: from its vm.json, or, for a VM whose
+ * clone never finished (its process died mid-start), from the mark the
+ * backend left in the directory; "qemu" if neither says. */
 static void vm_backend(const char *dir, char *out, size_t len)
 {
     char path[PATH_MAX + 16];
@@ -26,6 +28,8 @@ static void vm_backend(const char *dir, char *out, size_t len)
     const char *b = NULL;
     if (root && json_unpack(root, "{s:s}", "backend", &b) == 0)
         snprintf(out, len, "%s", b);
+    else
+        hv_runtime_dir_backend(dir, out, len, NULL);
     json_decref(root);
 }
 

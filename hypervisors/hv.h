@@ -159,4 +159,8 @@ void hv_vm_free(hv_vm_t *vm);
 int hv_attach(hv_backend_t *be, const char *id, const char *runtime_dir, hv_vm_t **out,
               wp_error_t *err);
 
+/* The name of the backend that started (or was starting) the VM of
+ * runtime_dir, recorded before the VM started; -1 (ENOENT) if none was. */
+int hv_runtime_dir_backend(const char *runtime_dir, char *out, size_t len, wp_error_t *err);
+
 #endif

@@ -53,6 +53,7 @@ extern const hv_ops_t hv_libvirt_ops;
 #define HV_CONSOLE       "console.log"    /* guest serial console */
 #define HV_ENDPOINT_FILE "agent.endpoint" /* the agent endpoint, for attach */
 #define HV_PIDFILE       "qemu.pid"       /* the QEMU process */
+#define HV_BACKEND_FILE  "backend"        /* the backend's name */
 
 /* hv_spec.c: what a backend checks in any spec (id, runtime directory and
  * socket path length, required fields, sizes, transport). */
@@ -62,6 +63,10 @@ void hv_spec_agent_endpoint(const hv_vm_spec_t *spec, char *out, size_t len);
 /* Create a VM's runtime directory, mode 0700 (its sockets control the VM); an
  * existing empty one is accepted, a used one is EEXIST. */
 int hv_runtime_dir_create(const char *dir, wp_error_t *err);
+/* Record which backend starts the VM (HV_BACKEND_FILE), before it starts:
+ * a process that dies mid-start leaves a directory hv_runtime_dir_backend
+ * can still attribute, so the VM is found and destroyed later. */
+int hv_runtime_dir_mark(const char *dir, const char *backend, wp_error_t *err);
 /* Record the agent endpoint in the runtime directory (vsock ports appear on
  * no command line), and read it back for attach (default: the unix socket). */
 int hv_endpoint_write(const char *runtime_dir, const char *endpoint, wp_error_t *err);

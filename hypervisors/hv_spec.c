@@ -119,3 +119,24 @@ void hv_endpoint_read(const char *runtime_dir, char *out, size_t len)
     else
         snprintf(out, len, "unix:%s/%s", runtime_dir, HV_AGENT_SOCK);
 }
+
+int hv_runtime_dir_mark(const char *dir, const char *backend, wp_error_t *err)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", dir, HV_BACKEND_FILE);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return wp_error_errno(err, errno, "create '%s'", path);
+    return wp_write_all(fd, backend, strlen(backend), err);
+}
+
+int hv_runtime_dir_backend(const char *runtime_dir, char *out, size_t len, wp_error_t *err)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", runtime_dir, HV_BACKEND_FILE);
+    _cleanup_free_ char *text = wp_read_file(path, 32, NULL, err);
+    if (text == NULL)
+        return -1;
+    snprintf(out, len, "%s", text);
+    return 0;
+}

@@ -138,7 +138,8 @@ static lv_vm_t *start(hv_backend_t *be, const hv_vm_spec_t *spec, lv_mode_t mode
         vm_free(vm);
         return NULL;
     }
-    if (hv_endpoint_write(spec->runtime_dir, vm->base.agent_endpoint, err) < 0) {
+    if (hv_runtime_dir_mark(spec->runtime_dir, hv_libvirt_ops.name, err) < 0 ||
+        hv_endpoint_write(spec->runtime_dir, vm->base.agent_endpoint, err) < 0) {
         wp_rm_tree(spec->runtime_dir, NULL);
         vm_free(vm);
         return NULL;

@@ -82,7 +82,8 @@ static int spawn(hv_backend_t *be, qemu_vm_t *vm, const hv_vm_spec_t *spec, qemu
         open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0)
         return wp_error_errno(err, errno, "create '%s'", log_path);
-    if (hv_endpoint_write(vm->base.runtime_dir, vm->base.agent_endpoint, err) < 0)
+    if (hv_runtime_dir_mark(dir, hv_qemu_ops.name, err) < 0 ||
+        hv_endpoint_write(vm->base.runtime_dir, vm->base.agent_endpoint, err) < 0)
         return -1;
     if (qemu_proc_spawn(&vm->proc, argv, qmp_fd, agent_fd, log_fd, err) < 0)
         return -1;

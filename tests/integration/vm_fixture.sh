@@ -32,6 +32,17 @@ cleanup)
       kill -9 "$pid" 2>/dev/null || true
     fi
   done
+  # libvirt domains of this root: a daemon killed while libvirt was still
+  # creating one leaves a domain with no pidfile yet
+  if [ "$backend" = libvirt ]; then
+    for dom in $(virsh -c qemu:///system list --name 2>/dev/null | grep '^warmpool-' || true); do
+      pid=$(pgrep -f "guest=$dom," | head -1 || true)
+      if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$root/"; then
+        echo "vm_fixture: destroying leaked domain $dom" >&2
+        virsh -c qemu:///system destroy "$dom" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
   rm -rf "$root"
   ;;
 *)
