@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine: installs what is
 # needed, builds (plain and ASan+UBSan), builds the guest image, runs every
 # Criterion suite: the unit suites in both builds, and the VM integration
-# suites (real QEMU under TCG) in the plain build.
+# suites (real QEMU under TCG, directly and through libvirt: the fixture
+# starts virtlogd/libvirtd unless one runs) in the plain build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
