@@ -117,6 +117,10 @@ int lv_error(wp_error_t *err, int code, const char *fmt, ...)
 static void signal_exit(lv_vm_t *vm)
 {
     eventfd_write(vm->exit_fd, 1);
+    pthread_mutex_lock(&vm->mig_lock);
+    vm->stopped = true;
+    pthread_cond_broadcast(&vm->mig_cond);
+    pthread_mutex_unlock(&vm->mig_lock);
 }
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)

@@ -47,10 +47,12 @@ struct lv_vm {
     bool saved;      /* hv_save_template ended the domain */
     bool registered; /* on backend->vms */
     lv_vm_t *next;
-    /* the last MIGRATION event, from the event loop thread */
+    /* the last MIGRATION event, from the event loop thread, and whether
+     * the domain stopped (a migration waiter must not wait for its deadline) */
     pthread_mutex_t mig_lock;
     pthread_cond_t mig_cond;
     char mig_status[32];
+    bool stopped;
 };
 
 static inline lv_backend_t *lv_backend_of(hv_backend_t *be)

@@ -73,7 +73,13 @@ static int wait_migration(lv_vm_t *vm, wp_error_t *err)
         if (strcmp(vm->mig_status, "completed") == 0)
             ret = 0;
         else if (strcmp(vm->mig_status, "failed") == 0 || strcmp(vm->mig_status, "cancelled") == 0)
-            ret = wp_error_set(err, EIO, "migration %s", vm->mig_status);
+            ret = wp_error_set(err, EIO, "migration %s (QEMU's log: /var/log/libvirt/qemu/%s.log)",
+                               vm->mig_status, vm->name);
+        else if (vm->stopped)
+            ret = wp_error_set(err, ESRCH,
+                               "the domain stopped during the migration (last status "
+                               "'%s'); QEMU's log: /var/log/libvirt/qemu/%s.log",
+                               vm->mig_status, vm->name);
         else if (pthread_cond_timedwait(&vm->mig_cond, &vm->mig_lock, &until) == ETIMEDOUT)
             ret = wp_error_set(err, ETIMEDOUT, "migration not done after %d ms (last status '%s')",
                                LV_MIGRATE_TIMEOUT_MS, vm->mig_status);
