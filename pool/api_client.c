@@ -1,55 +1,109 @@
 /* api_client.c - the synchronous API client (contract in api_client.h):
- * connection, one call over its own nng context, and the error sentences a
- * person reads when the daemon is not there. Typed calls: api_client_calls.c.
- * Threads: any; one context per call. */
+ * a set of connections, one call at a time on each, and the error
+ * sentences a person reads when the daemon is not there. The wire is
+ * api_sp.c: the calling thread writes the request and reads the reply
+ * itself, so a call costs the caller two syscalls and one sleep, and the
+ * process runs no I/O threads. Typed calls: api_client_calls.c.
+ * Threads: any; one connection per call in progress. */
 #include "api_client.h"
 
-#include <errno.h>                    /* ENOENT, EACCES, ... */
-#include <nng/nng.h>                  /* nng_* */
-#include <nng/protocol/reqrep0/req.h> /* nng_req0_open, NNG_OPT_REQ_RESENDTIME */
-#include <pthread.h>                  /* pthread_mutex_t */
-#include <stdio.h>                    /* snprintf */
-#include <stdlib.h>                   /* calloc, free */
-#include <string.h>                   /* strncmp */
-#include <sys/stat.h>                 /* stat */
+#include <errno.h>     /* ENOENT, EACCES, ... */
+#include <pthread.h>   /* pthread_mutex_t */
+#include <stdatomic.h> /* atomic_uint */
+#include <stdio.h>     /* snprintf */
+#include <stdlib.h>    /* calloc, free */
+#include <string.h>    /* strncmp */
+#include <sys/stat.h>  /* stat */
+#include <unistd.h>    /* close */
 
+#include "api_sp.h"
+#include "wp_cleanup.h"
 #include "wp_time.h"
 
-/* A context and its aio, kept for the next call: opening and closing a
- * context per call costs a wakeup of nng's reaper thread. */
-typedef struct api_slot {
-    nng_ctx ctx;
-    nng_aio *aio;
-    struct api_slot *next;
-} api_slot_t;
+#define OPEN_TIMEOUT_MS 5000 /* connect + handshake in api_client_open */
+#define STACK_FRAME     1024 /* requests up to this size are built on the stack */
+
+/* A connection no call is using. */
+typedef struct api_conn {
+    int fd;
+    struct api_conn *next;
+} api_conn_t;
 
 struct api_client {
-    nng_socket sock;
     char url[POOL_PATH_MAX];
+    const char *path;     /* in url, after "ipc://" */
     pthread_mutex_t lock; /* guards idle */
-    api_slot_t *idle;     /* slots no call is using */
+    api_conn_t *idle;
+    atomic_uint next_id; /* request ids: only unique per connection matters */
 };
 
-/* Why a dial failed, in words a person can act on. */
-static int dial_error(const char *url, int rv, wp_error_t *err)
+/* Why a connect failed, in words a person can act on. */
+static int connect_error(const char *path, const wp_error_t *cause, wp_error_t *err)
 {
-    const char *path = strncmp(url, "ipc://", 6) == 0 ? url + 6 : url;
     struct stat st;
-    if (rv == NNG_EPERM || (stat(path, &st) < 0 && errno == EACCES))
+    int code = cause->code;
+    if (code == EACCES || code == EPERM || (stat(path, &st) < 0 && errno == EACCES))
         return wp_error_set(err, EACCES, "cannot access warmpoold's socket '%s' (run as root?)",
                             path);
-    if (stat(path, &st) < 0 && errno == ENOENT)
+    if (code == ENOENT || (stat(path, &st) < 0 && errno == ENOENT))
         return wp_error_set(err, ENOENT, "warmpoold is not running (no socket at '%s')", path);
-    if (rv == NNG_ECONNREFUSED)
+    if (code == ECONNREFUSED)
         return wp_error_set(err, ECONNREFUSED,
                             "warmpoold is not running (socket '%s' refuses connections)", path);
-    return wp_error_set(err, EIO, "connect to warmpoold at '%s': %s", url, nng_strerror(rv));
+    if (code == ETIMEDOUT)
+        return wp_error_set(err, ETIMEDOUT, "no connection to warmpoold at '%s' (is it running?)",
+                            path);
+    return wp_error_set(err, code, "connect to warmpoold at '%s': %s", path, cause->msg);
+}
+
+/* A connection for a new fd; NULL (fd closed) without memory. */
+static api_conn_t *conn_new(int fd)
+{
+    api_conn_t *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL)
+        close(fd);
+    else
+        conn->fd = fd;
+    return conn;
+}
+
+static void conn_free(api_conn_t *conn)
+{
+    close(conn->fd);
+    free(conn);
+}
+
+static void conn_put(api_client_t *c, api_conn_t *conn)
+{
+    pthread_mutex_lock(&c->lock);
+    conn->next = c->idle;
+    c->idle = conn;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* An idle connection that is still open, or NULL. */
+static api_conn_t *conn_take_idle(api_client_t *c)
+{
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        api_conn_t *conn = c->idle;
+        if (conn != NULL)
+            c->idle = conn->next;
+        pthread_mutex_unlock(&c->lock);
+        if (conn == NULL || !api_sp_idle_dead(conn->fd))
+            return conn;
+        conn_free(conn); /* the daemon restarted or dropped it: connect anew */
+    }
 }
 
 api_client_t *api_client_open(const char *url, wp_error_t *err)
 {
     if (url == NULL)
         url = POOL_DEFAULT_API_SOCKET;
+    if (url[0] != '/' && strncmp(url, "ipc://", 6) != 0) {
+        wp_error_set(err, EINVAL, "API socket '%s': only ipc:// (a unix socket) is supported", url);
+        return NULL;
+    }
     api_client_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         wp_error_errno(err, ENOMEM, "API client");
@@ -62,34 +116,24 @@ api_client_t *api_client_open(const char *url, wp_error_t *err)
         free(c);
         return NULL;
     }
-    int rv = nng_req0_open(&c->sock);
-    if (rv != 0) {
-        wp_error_set(err, ENOMEM, "API client socket: %s", nng_strerror(rv));
-        free(c);
-        return NULL;
-    }
+    c->path = c->url + 6;
     pthread_mutex_init(&c->lock, NULL);
-    /* no resends: a resent acquire would lease a second VM; contexts copy
-     * this when opened, so set it first. Flags 0: a synchronous dial, which
-     * fails at once instead of retrying in the background. */
-    rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    if (rv == 0)
-        rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, API_MAX_REPLY);
-    if (rv == 0)
-        rv = nng_dial(c->sock, c->url, NULL, 0);
-    if (rv != 0) {
-        dial_error(c->url, rv, err);
+    wp_error_t cause = {0};
+    /* connect now, so a missing daemon is reported by open */
+    int fd = api_sp_connect(c->path, wp_now_mono_ns() + OPEN_TIMEOUT_MS * 1000000LL, &cause);
+    if (fd < 0) {
+        connect_error(c->path, &cause, err);
         api_client_close(c);
         return NULL;
     }
+    api_conn_t *conn = conn_new(fd);
+    if (conn == NULL) {
+        wp_error_errno(err, ENOMEM, "API client");
+        api_client_close(c);
+        return NULL;
+    }
+    conn_put(c, conn);
     return c;
-}
-
-static void slot_free(api_slot_t *slot)
-{
-    nng_ctx_close(slot->ctx);
-    nng_aio_free(slot->aio);
-    free(slot);
 }
 
 void api_client_close(api_client_t *c)
@@ -97,62 +141,20 @@ void api_client_close(api_client_t *c)
     if (c == NULL)
         return;
     while (c->idle != NULL) {
-        api_slot_t *next = c->idle->next;
-        slot_free(c->idle);
+        api_conn_t *next = c->idle->next;
+        conn_free(c->idle);
         c->idle = next;
     }
-    nng_close(c->sock);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-/* An idle slot, or a new one; NULL on failure (nng error in *rv). */
-static api_slot_t *slot_get(api_client_t *c, int *rv)
-{
-    pthread_mutex_lock(&c->lock);
-    api_slot_t *slot = c->idle;
-    if (slot != NULL)
-        c->idle = slot->next;
-    pthread_mutex_unlock(&c->lock);
-    if (slot != NULL)
-        return slot;
-    slot = calloc(1, sizeof(*slot));
-    if (slot == NULL) {
-        *rv = NNG_ENOMEM;
-        return NULL;
-    }
-    if ((*rv = nng_ctx_open(&slot->ctx, c->sock)) != 0) {
-        free(slot);
-        return NULL;
-    }
-    if ((*rv = nng_aio_alloc(&slot->aio, NULL, NULL)) != 0) {
-        nng_ctx_close(slot->ctx);
-        free(slot);
-        return NULL;
-    }
-    return slot;
-}
-
-/* Keep a slot whose last exchange completed; a failed one may still have
- * a request outstanding, so it goes. */
-static void slot_put(api_client_t *c, api_slot_t *slot, bool reusable)
-{
-    if (!reusable) {
-        slot_free(slot);
-        return;
-    }
-    pthread_mutex_lock(&c->lock);
-    slot->next = c->idle;
-    c->idle = slot;
-    pthread_mutex_unlock(&c->lock);
-}
-
-static int transport_error(api_client_t *c, const pb_request_t *req, int rv, bool sending,
-                           int timeout_ms, wp_error_t *err)
+static int transport_error(api_client_t *c, const pb_request_t *req, const wp_error_t *cause,
+                           bool sending, int timeout_ms, wp_error_t *err)
 {
     const char *call = api_call_name(req);
-    switch (rv) {
-    case NNG_ETIMEDOUT:
+    switch (cause->code) {
+    case ETIMEDOUT:
         if (sending)
             return wp_error_set(err, ETIMEDOUT,
                                 "%s: no connection to warmpoold at '%s' within %d ms (is it "
@@ -160,44 +162,34 @@ static int transport_error(api_client_t *c, const pb_request_t *req, int rv, boo
                                 call, c->url, timeout_ms);
         return wp_error_set(err, ETIMEDOUT, "%s: warmpoold did not answer within %d ms", call,
                             timeout_ms);
-    case NNG_ECONNRESET:
+    case ECONNRESET:
         return wp_error_set(err, ECONNRESET,
                             "%s: connection to warmpoold lost (the daemon stopped, or dropped a "
                             "request it would not read)",
                             call);
-    case NNG_ECLOSED:
-        return wp_error_set(err, ESHUTDOWN, "%s: the client is closed", call);
     default:
-        return wp_error_set(err, EIO, "%s: %s", call, nng_strerror(rv));
+        return wp_error_set(err, cause->code ? cause->code : EIO, "%s: %s", call, cause->msg);
     }
 }
 
-/* Send and receive on ctx within timeout_ms; *reply owned by the caller. */
-static int exchange(api_client_t *c, nng_ctx ctx, nng_aio *aio, const pb_request_t *req,
-                    int timeout_ms, nng_msg **reply, wp_error_t *err)
+/* Send req and read its reply on fd by the deadline; *body malloc'd. */
+static int exchange(api_client_t *c, int fd, const pb_request_t *req, size_t len, int64_t deadline,
+                    uint8_t **body, size_t *body_len, bool *sent, wp_error_t *err)
 {
-    nng_msg *msg = NULL;
-    if (api_pack(&req->base, &msg, err) < 0)
-        return -1;
-    int64_t end = wp_now_mono_ns() + (int64_t)timeout_ms * 1000000;
-    nng_aio_set_timeout(aio, timeout_ms);
-    nng_aio_set_msg(aio, msg);
-    nng_ctx_send(ctx, aio);
-    nng_aio_wait(aio);
-    int rv = nng_aio_result(aio);
-    if (rv != 0) {
-        nng_msg_free(msg);
-        return transport_error(c, req, rv, true, timeout_ms, err);
+    uint8_t stack[STACK_FRAME];
+    _cleanup_free_ uint8_t *heap = NULL;
+    uint8_t *frame = stack;
+    if (API_SP_FRAME_HEAD + len > sizeof(stack)) {
+        frame = heap = malloc(API_SP_FRAME_HEAD + len);
+        if (frame == NULL)
+            return wp_error_errno(err, ENOMEM, "request of %zu bytes", len);
     }
-    int64_t left_ms = (end - wp_now_mono_ns()) / 1000000;
-    nng_aio_set_timeout(aio, left_ms > 0 ? (nng_duration)left_ms : 1);
-    nng_ctx_recv(ctx, aio);
-    nng_aio_wait(aio);
-    rv = nng_aio_result(aio);
-    if (rv != 0)
-        return transport_error(c, req, rv, false, timeout_ms, err);
-    *reply = nng_aio_get_msg(aio);
-    return 0;
+    protobuf_c_message_pack(&req->base, frame + API_SP_FRAME_HEAD);
+    uint32_t id = atomic_fetch_add(&c->next_id, 1);
+    if (api_sp_send(fd, frame, len, id, deadline, err) < 0)
+        return -1;
+    *sent = true;
+    return api_sp_recv(fd, id, API_MAX_REPLY, deadline, body, body_len, err);
 }
 
 int api_client_call(api_client_t *c, const pb_request_t *req, int timeout_ms, pb_response_t **out,
@@ -207,16 +199,30 @@ int api_client_call(api_client_t *c, const pb_request_t *req, int timeout_ms, pb
     if (len > API_MAX_MESSAGE)
         return wp_error_set(err, EMSGSIZE, "%s: request of %zu bytes exceeds the limit of %d",
                             api_call_name(req), len, API_MAX_MESSAGE);
-    int rv = 0;
-    api_slot_t *slot = slot_get(c, &rv);
-    if (slot == NULL)
-        return transport_error(c, req, rv, true, timeout_ms, err);
-    _cleanup_nng_msg_ nng_msg *reply = NULL;
-    int ret = exchange(c, slot->ctx, slot->aio, req, timeout_ms, &reply, err);
-    slot_put(c, slot, ret == 0);
-    if (ret < 0)
-        return -1;
-    pb_response_t *resp = api_response_unpack(nng_msg_body(reply), nng_msg_len(reply), err);
+    int64_t deadline = wp_now_mono_ns() + (int64_t)timeout_ms * 1000000;
+    wp_error_t cause = {0};
+    api_conn_t *conn = conn_take_idle(c);
+    if (conn == NULL) {
+        int fd = api_sp_connect(c->path, deadline, &cause);
+        if (fd < 0 && cause.code == ETIMEDOUT)
+            return transport_error(c, req, &cause, true, timeout_ms, err);
+        if (fd < 0) {
+            connect_error(c->path, &cause, err);
+            return wp_error_wrap(err, "%s", api_call_name(req));
+        }
+        if ((conn = conn_new(fd)) == NULL)
+            return wp_error_errno(err, ENOMEM, "%s", api_call_name(req));
+    }
+    _cleanup_free_ uint8_t *body = NULL;
+    size_t body_len = 0;
+    bool sent = false;
+    if (exchange(c, conn->fd, req, len, deadline, &body, &body_len, &sent, &cause) < 0) {
+        /* a reply may still be on its way: this connection is done */
+        conn_free(conn);
+        return transport_error(c, req, &cause, !sent, timeout_ms, err);
+    }
+    conn_put(c, conn);
+    pb_response_t *resp = api_response_unpack(body, body_len, err);
     if (resp == NULL)
         return wp_error_wrap(err, "%s", api_call_name(req));
     if (resp->error_code != 0) {

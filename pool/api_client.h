@@ -1,23 +1,29 @@
 /* api_client.h - a small synchronous client of warmpoold's API (api_server.h,
  * proto/pool.proto), for warmpoolctl, the shim and benchmarks.
  *
- * One api_client_t is one nng req0 socket, one connection to the daemon.
- * Every call runs on an nng context of its own (taken from the client's
- * idle ones, opened when there is none), so any number of threads may call
- * through one client at once: their requests share the connection and nng
- * matches replies to them. For independent connections open one client per
- * thread. api_client_close must not race with calls in progress.
+ * The client speaks nng's req0 protocol on the daemon's unix socket itself
+ * (api_sp.h): the calling thread writes the request and reads the reply,
+ * with no I/O thread in between, which keeps a call's round trip (and the
+ * CPU it takes from a busy host) small. Only ipc:// URLs (or a bare path).
+ * One api_client_t holds a set of connections, one per call in flight: any
+ * number of threads may call through one client at once, each on an idle
+ * connection or a new one. api_client_open connects the first, so a
+ * missing daemon is reported there. api_client_close must not race with
+ * calls in progress.
  *
- * Requests are never re-sent: nng's req resend is off, because a resent
- * acquire would take a second VM. If the connection drops mid-call (the
- * daemon stopped or refused an oversized request), the call fails at once
- * with ECONNRESET; the daemon releases a lease it could not deliver
- * (api_server.h). After a drop, nng reconnects in the background.
+ * Requests are never re-sent: a re-sent acquire would take a second VM. If
+ * the connection drops mid-call (the daemon stopped or refused an oversized
+ * request), the call fails at once with ECONNRESET; the daemon releases a
+ * lease it could not deliver (api_server.h). A call whose exchange fails
+ * (timeout, drop) closes its connection: a late reply must not meet the next call;
+ * an idle connection the daemon closed is noticed before use, so after a
+ * daemon restart the next call simply connects anew.
  *
  * Errors: a reply with an error carries the daemon's errno and message
  * (pool.h lists them); transport failures are ENOENT / ECONNREFUSED (no
  * daemon), EACCES (socket not accessible), ETIMEDOUT, ECONNRESET,
- * EMSGSIZE (request too large, caught before sending). */
+ * EMSGSIZE (request too large, caught before sending; or a reply past
+ * API_MAX_REPLY), EPROTO (the socket's server does not speak rep0). */
 #ifndef API_CLIENT_H
 #define API_CLIENT_H
 

@@ -1,6 +1,6 @@
 /* api_client_calls.c - the typed calls of api_client.h: build the request
  * on the stack, make the call, check the result kind, copy it out.
- * Threads: any (api_client_call opens a context per call). */
+ * Threads: any (api_client_call takes a connection per call). */
 #include "api_client.h"
 
 #include <errno.h>  /* EBADMSG, ENOMEM */
