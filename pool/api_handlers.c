@@ -2,7 +2,8 @@
  * api_internal.h): unpack the request's fields, call the pool or the
  * factory, build the result in the call's arena. Errors keep the pool's
  * errno and message, so a client sees exactly what pool.h documents.
- * Threads: the server's worker threads, any number at once. */
+ * Threads: nng's callback threads (call->nowait) and the server's worker
+ * threads, any number at once. */
 #include "api_internal.h"
 
 #include <errno.h>  /* ENOTSUP, EOPNOTSUPP, ESHUTDOWN */
@@ -51,8 +52,13 @@ static int do_acquire(api_call_t *c)
     c->deadline_ns = c->received_ns + clamp_ms(r->timeout_ms, API_ACQUIRE_DEFAULT_TIMEOUT_MS,
                                                API_ACQUIRE_MAX_TIMEOUT_MS);
     pool_acquire_options_t opt = {.fail_fast = r->fail_fast, .deadline_ns = c->deadline_ns};
-    if (pool_acquire(c->pool, r->template_, &opt, &c->lease, &c->err) < 0)
+    if (c->nowait) {
+        int rc = pool_acquire_nowait(c->pool, r->template_, &c->lease, &c->err);
+        if (rc <= 0)
+            return rc < 0 ? -1 : API_CALL_BLOCKS;
+    } else if (pool_acquire(c->pool, r->template_, &opt, &c->lease, &c->err) < 0) {
         return -1;
+    }
     c->holds_lease = true;
     pb_lease_t *l = api_arena_alloc(&c->arena, sizeof(*l));
     if (l == NULL)
@@ -324,8 +330,25 @@ static int do_health(api_call_t *c)
     return 0;
 }
 
+/* Calls that may sleep: a VM destroy, a long poll, the template store. */
+static bool may_block(const pb_request_t *req)
+{
+    switch (req->call_case) {
+    case WARMPOOL__POOL__V1__REQUEST__CALL_ACQUIRE: /* decides for itself */
+    case WARMPOOL__POOL__V1__REQUEST__CALL_LEASE_CHECK:
+    case WARMPOOL__POOL__V1__REQUEST__CALL_LEASES:
+    case WARMPOOL__POOL__V1__REQUEST__CALL_STATUS:
+    case WARMPOOL__POOL__V1__REQUEST__CALL_HEALTH:
+        return false;
+    default:
+        return true;
+    }
+}
+
 int api_dispatch(api_call_t *c)
 {
+    if (c->nowait && may_block(c->req))
+        return API_CALL_BLOCKS;
     switch (c->req->call_case) {
     case WARMPOOL__POOL__V1__REQUEST__CALL_ACQUIRE:
         return do_acquire(c);

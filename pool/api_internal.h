@@ -24,6 +24,7 @@ typedef struct api_call {
     api_arena_t arena;
     int64_t received_ns; /* CLOCK_MONOTONIC */
     int64_t deadline_ns; /* acquire: past this the client has given up; 0 none */
+    bool nowait;         /* on nng's callback thread: must not sleep (see api_dispatch) */
     bool holds_lease;
     pool_lease_t lease;
     wp_error_t err;
@@ -50,7 +51,12 @@ void api_listener_stop(api_listener_t *al);
 void api_listener_free(api_listener_t *al);
 
 /* Run the call: fills call->resp's result, or returns -1 with call->err set.
- * Runs on a worker thread; may block as long as the call needs. */
+ * On a worker thread it may block as long as the call needs. With
+ * call->nowait (nng's callback thread) it runs only what never sleeps (an
+ * acquire hit on a running VM, lease checks, status, health) and returns
+ * API_CALL_BLOCKS, having changed nothing, for the rest: the server then
+ * hands the request to the context's worker thread. */
+#define API_CALL_BLOCKS 1
 int api_dispatch(api_call_t *call);
 
 #endif

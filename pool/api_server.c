@@ -1,15 +1,26 @@
 /* api_server.c - the nng rep0 server (contract in api_server.h): socket,
- * one worker thread per context, the peer check, and the reply path that
- * never loses a lease it can tell was not delivered. The listener and its
- * watchdog are in api_listener.c.
+ * one nng context per request in flight, the peer check, and the reply
+ * path that never loses a lease it can tell was not delivered. The
+ * listener and its watchdog are in api_listener.c.
  *
- * Stop protocol: under its own lock a worker either sees `stopping` before
- * it posts its next receive, or posts it while stop has not yet looked;
- * stop, taking each worker's lock in turn, cancels the receive of every
- * worker that is idle. So an idle worker always wakes, a busy one finishes
- * its call and replies (connections stay open until every worker is done:
- * closing an nng listener would close them), and nobody posts a receive
- * after stop. The locks are per worker, so serving never contends on them. */
+ * A context's aio has a callback, which nng runs on its own threads when a
+ * request arrives or a reply is sent. Calls that never sleep (api_dispatch
+ * with nowait: an acquire hit on a running VM with the journal in memory,
+ * lease checks, status, health) are answered right there: no thread
+ * hand-off between the socket and the pool. The others (a clone on a miss,
+ * a resume, a release's VM destroy, a watch, the template store) go to the
+ * context's own worker thread, so they never hold up nng's threads or
+ * another context. Leases to hand back (their client is gone) are released
+ * on the worker thread too, since a release destroys a VM.
+ *
+ * Stop protocol: under the context's lock, a receive is either posted
+ * while stop has not yet looked, or not posted because `stopping` is set
+ * (the context is then `done`); stop, taking each lock in turn, cancels
+ * every posted receive, and waits until every context is done: a context
+ * busy with a call finishes it and replies first (connections stay open
+ * until then: closing an nng listener would close them). Then the worker
+ * threads exit. The locks are per context, so serving never contends on
+ * them. */
 #include "api_internal.h"
 
 #include <errno.h>                    /* EPERM, EMSGSIZE, ... */
@@ -25,16 +36,28 @@
 
 #define WORKER_STACK (1024 * 1024) /* a template build's call chain is the deepest */
 
+typedef struct orphan {
+    pool_lease_t lease;
+    struct orphan *next;
+} orphan_t;
+
 typedef struct api_worker {
     api_server_t *s;
     nng_ctx ctx;
-    nng_aio *aio;
+    nng_aio *aio; /* callback ctx_cb: a receive or a send completed */
     pthread_t thread;
     bool started;
-    pthread_mutex_t lock;     /* guards idle against stop */
-    bool idle;                /* blocked in receive */
+    pthread_mutex_t lock; /* guards the fields up to pipe_id */
+    pthread_cond_t cond;
+    bool receiving;           /* a receive is posted: stop cancels it */
+    bool done;                /* posts no more receives (stopping) */
+    bool quit;                /* the thread exits once idle */
+    nng_msg *pending;         /* a request for the thread */
+    orphan_t *orphans;        /* undeliverable leases for the thread to release */
     _Atomic uint32_t pipe_id; /* connection of the request in progress; 0 none */
     atomic_bool peer_gone;    /* that connection closed: the reply cannot arrive */
+    bool sent_lease;          /* the reply being sent hands out sent_lease_of */
+    pool_lease_t sent_lease_of;
 } api_worker_t;
 
 struct api_server {
@@ -83,22 +106,39 @@ static int check_peer(api_worker_t *w, nng_pipe p, wp_error_t *err)
     return 0;
 }
 
-/* Hand back a lease whose reply will not reach its client. */
-static void undeliverable(api_call_t *call, const char *why)
+/* Hand back a lease whose reply will not reach its client: at once on the
+ * worker thread, else queued for it (a release destroys a VM). */
+static void give_back(api_worker_t *w, const pool_lease_t *lease, bool on_thread, const char *why)
+{
+    wp_log_warn("lease of VM '%s' of '%s' not delivered (%s): releasing it", lease->vm.id,
+                lease->template_name, why);
+    orphan_t *o = on_thread ? NULL : malloc(sizeof(*o));
+    if (o != NULL) {
+        o->lease = *lease;
+        pthread_mutex_lock(&w->lock);
+        o->next = w->orphans;
+        w->orphans = o;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    wp_error_t err = {0}; /* on the thread, or no memory to queue it */
+    if (pool_release(w->s->pool, lease->vm.id, lease->token, NULL, &err) < 0)
+        wp_log_error("release of undelivered VM '%s': %s", lease->vm.id, err.msg);
+}
+
+static void undeliverable(api_worker_t *w, api_call_t *call, const char *why)
 {
     if (!call->holds_lease)
         return;
-    wp_error_t err = {0};
-    wp_log_warn("lease of VM '%s' of '%s' not delivered (%s): releasing it", call->lease.vm.id,
-                call->lease.template_name, why);
-    if (pool_release(call->pool, call->lease.vm.id, call->lease.token, NULL, &err) < 0)
-        wp_log_error("release of undelivered VM '%s': %s", call->lease.vm.id, err.msg);
+    give_back(w, &call->lease, !call->nowait, why);
     call->holds_lease = false;
 }
 
-/* Decode, check and run one request: 0 with a result, -1 with call->err.
- * *req is the unpacked request, which the reply may borrow strings from
- * until it is packed. */
+/* Decode, check and run one request: 0 with a result, -1 with call->err,
+ * API_CALL_BLOCKS when it must go to the worker thread. *req is the
+ * unpacked request, which the reply may borrow strings from until it is
+ * packed. */
 static int serve(api_worker_t *w, api_call_t *call, nng_msg *in, pb_request_t **req)
 {
     wp_error_t *err = &call->err;
@@ -119,23 +159,40 @@ static int serve(api_worker_t *w, api_call_t *call, nng_msg *in, pb_request_t **
     call->req = *req;
     int64_t t0 = wp_now_mono_ns();
     rc = api_dispatch(call);
+    if (rc == API_CALL_BLOCKS)
+        return rc;
     wp_log_debug("api: %s %s in %.2f ms%s%s", api_call_name(*req), rc < 0 ? "failed" : "done",
                  wp_ms_between(t0, wp_now_mono_ns()), rc < 0 ? ": " : "", rc < 0 ? err->msg : "");
     if (rc == 0 && call->deadline_ns != 0 && wp_now_mono_ns() > call->deadline_ns) {
-        undeliverable(call, "its timeout passed");
+        undeliverable(w, call, "its timeout passed");
         wp_error_set(err, ETIMEDOUT, "acquire: the lease came after the request's timeout");
         rc = -1;
     }
     return rc;
 }
 
-/* Send the reply for a call (failed: the error in call->err); release its
- * lease if it cannot be delivered. */
-static void reply(api_worker_t *w, api_call_t *call, pb_response_t *resp, bool failed)
+/* Post the next receive, unless the server is stopping. Any thread. */
+static void post_recv(api_worker_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (atomic_load(&w->s->stopping)) {
+        w->done = true;
+        pthread_cond_broadcast(&w->cond);
+    } else {
+        w->receiving = true;
+        nng_ctx_recv(w->ctx, w->aio); /* completes through the callback, never inline */
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Send the reply for a call (failed: the error in call->err) without
+ * waiting: ctx_cb runs when it is sent. Releases its lease if it cannot be
+ * delivered. Returns true when a send is in flight. */
+static bool reply(api_worker_t *w, api_call_t *call, pb_response_t *resp, bool failed)
 {
     if (atomic_load(&w->peer_gone)) {
-        undeliverable(call, "client disconnected");
-        return;
+        undeliverable(w, call, "client disconnected");
+        return false;
     }
     if (failed) {
         /* an error reply carries no result, and never a code of 0 */
@@ -147,24 +204,23 @@ static void reply(api_worker_t *w, api_call_t *call, pb_response_t *resp, bool f
     wp_error_t err = {0};
     if (api_pack(&resp->base, &out, &err) < 0) {
         wp_log_error("api: %s", err.msg);
-        undeliverable(call, "reply not built");
-        return;
+        undeliverable(w, call, "reply not built");
+        return false;
     }
+    w->sent_lease = call->holds_lease;
+    if (call->holds_lease)
+        w->sent_lease_of = call->lease;
     nng_aio_set_msg(w->aio, out);
     nng_ctx_send(w->ctx, w->aio);
-    nng_aio_wait(w->aio);
-    int rv = nng_aio_result(w->aio);
-    if (rv != 0) {
-        nng_msg_free(out);
-        undeliverable(call, nng_strerror(rv));
-    }
+    return true;
 }
 
-static void handle(api_worker_t *w, nng_msg *msg)
+/* Serve one request and start its reply; on nng's callback thread
+ * (nowait) a call that may block goes to the worker thread instead. */
+static void handle(api_worker_t *w, nng_msg *msg, bool nowait)
 {
     api_server_t *s = w->s;
-    _cleanup_nng_msg_ nng_msg *in = msg;
-    _cleanup_pb_request_ pb_request_t *req = NULL;
+    pb_request_t *req = NULL;
     pb_response_t resp = WARMPOOL__POOL__V1__RESPONSE__INIT;
     api_call_t call = {
         .pool = s->pool,
@@ -173,43 +229,95 @@ static void handle(api_worker_t *w, nng_msg *msg)
         .server_started_ns = s->started_ns,
         .resp = &resp,
         .received_ns = wp_now_mono_ns(),
+        .nowait = nowait,
     };
     /* peer_gone before pipe_id: pipe_removed may mark us as soon as the id
      * is visible; the peer check in serve() covers a close just before */
     atomic_store(&w->peer_gone, false);
-    atomic_store(&w->pipe_id, (uint32_t)nng_pipe_id(nng_msg_get_pipe(in)));
-    int rc = serve(w, &call, in, &req);
-    reply(w, &call, &resp, rc < 0);
-    atomic_store(&w->pipe_id, 0);
+    atomic_store(&w->pipe_id, (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg)));
+    int rc = serve(w, &call, msg, &req);
+    if (rc == API_CALL_BLOCKS) {
+        warmpool__pool__v1__request__free_unpacked(req, NULL);
+        api_arena_free(&call.arena);
+        pthread_mutex_lock(&w->lock);
+        w->pending = msg;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    bool sending = reply(w, &call, &resp, rc < 0);
+    if (req != NULL)
+        warmpool__pool__v1__request__free_unpacked(req, NULL);
     api_arena_free(&call.arena);
+    nng_msg_free(msg);
+    if (!sending) {
+        atomic_store(&w->pipe_id, 0);
+        post_recv(w);
+    }
 }
 
+/* nng's callback thread: a receive or a send of this context completed. */
+static void ctx_cb(void *arg)
+{
+    api_worker_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    bool received = w->receiving;
+    w->receiving = false;
+    pthread_mutex_unlock(&w->lock);
+    int rv = nng_aio_result(w->aio);
+    if (!received) { /* a reply went out, or failed to */
+        if (rv != 0) {
+            nng_msg_free(nng_aio_get_msg(w->aio));
+            if (w->sent_lease)
+                give_back(w, &w->sent_lease_of, false, nng_strerror(rv));
+        }
+        w->sent_lease = false;
+        atomic_store(&w->pipe_id, 0);
+        post_recv(w);
+        return;
+    }
+    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+        pthread_mutex_lock(&w->lock);
+        w->done = true;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    if (rv != 0) {
+        wp_log_warn("api: receive: %s", nng_strerror(rv));
+        post_recv(w);
+        return;
+    }
+    handle(w, nng_aio_get_msg(w->aio), true);
+}
+
+/* The context's thread: the calls that may block, and the releases of
+ * leases that could not be delivered. */
 static void *worker_main(void *arg)
 {
     api_worker_t *w = arg;
-    api_server_t *s = w->s;
+    pthread_mutex_lock(&w->lock);
     for (;;) {
-        pthread_mutex_lock(&w->lock);
-        if (atomic_load(&s->stopping)) {
+        if (w->orphans != NULL) {
+            orphan_t *o = w->orphans;
+            w->orphans = o->next;
             pthread_mutex_unlock(&w->lock);
+            give_back(w, &o->lease, true, "queued");
+            free(o);
+            pthread_mutex_lock(&w->lock);
+        } else if (w->pending != NULL) {
+            nng_msg *msg = w->pending;
+            w->pending = NULL;
+            pthread_mutex_unlock(&w->lock);
+            handle(w, msg, false);
+            pthread_mutex_lock(&w->lock);
+        } else if (w->quit) {
             break;
+        } else {
+            pthread_cond_wait(&w->cond, &w->lock);
         }
-        w->idle = true;
-        nng_ctx_recv(w->ctx, w->aio);
-        pthread_mutex_unlock(&w->lock);
-        nng_aio_wait(w->aio);
-        pthread_mutex_lock(&w->lock);
-        w->idle = false;
-        pthread_mutex_unlock(&w->lock);
-        int rv = nng_aio_result(w->aio);
-        if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-            break;
-        if (rv != 0) {
-            wp_log_warn("api: receive: %s", nng_strerror(rv));
-            continue;
-        }
-        handle(w, nng_aio_get_msg(w->aio));
     }
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -222,8 +330,9 @@ static void server_free(api_server_t *s)
     api_listener_free(s->listener);
     for (int i = 0; s->workers != NULL && i < s->n_workers; i++) {
         if (s->workers[i].aio != NULL)
-            nng_aio_free(s->workers[i].aio);
+            nng_aio_free(s->workers[i].aio); /* waits for a callback in progress */
         pthread_mutex_destroy(&s->workers[i].lock);
+        pthread_cond_destroy(&s->workers[i].cond);
     }
     free(s->workers);
     free(s);
@@ -234,14 +343,17 @@ static int open_workers(api_server_t *s, wp_error_t *err)
     s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
     if (s->workers == NULL)
         return wp_error_errno(err, ENOMEM, "API workers");
-    for (int i = 0; i < s->n_workers; i++)
+    for (int i = 0; i < s->n_workers; i++) {
         pthread_mutex_init(&s->workers[i].lock, NULL);
+        pthread_cond_init(&s->workers[i].cond, NULL);
+        s->workers[i].done = true; /* until its first receive */
+    }
     for (int i = 0; i < s->n_workers; i++) {
         api_worker_t *w = &s->workers[i];
         w->s = s;
         int rv = nng_ctx_open(&w->ctx, s->sock);
         if (rv == 0)
-            rv = nng_aio_alloc(&w->aio, NULL, NULL);
+            rv = nng_aio_alloc(&w->aio, ctx_cb, w);
         if (rv != 0)
             return wp_error_set(err, api_nng_errno(rv), "API context %d: %s", i, nng_strerror(rv));
     }
@@ -262,18 +374,32 @@ static int start_workers(api_server_t *s, wp_error_t *err)
             s->workers[i].started = true;
     }
     pthread_attr_destroy(&attr);
+    for (int i = 0; i < s->n_workers && ret == 0; i++) {
+        s->workers[i].done = false;
+        post_recv(&s->workers[i]);
+    }
     return ret;
 }
 
-/* Wake every idle worker and wait for all of them (see the file comment). */
+/* Cancel every posted receive, wait until every context is done, then
+ * end the threads (see the file comment). */
 static void join_workers(api_server_t *s)
 {
     atomic_store(&s->stopping, true);
     for (int i = 0; s->workers != NULL && i < s->n_workers; i++) {
         api_worker_t *w = &s->workers[i];
         pthread_mutex_lock(&w->lock);
-        if (w->started && w->idle)
-            nng_aio_cancel(w->aio);
+        if (w->receiving)
+            nng_aio_cancel(w->aio); /* its callback runs on nng's thread, not here */
+        pthread_mutex_unlock(&w->lock);
+    }
+    for (int i = 0; s->workers != NULL && i < s->n_workers; i++) {
+        api_worker_t *w = &s->workers[i];
+        pthread_mutex_lock(&w->lock);
+        while (!w->done)
+            pthread_cond_wait(&w->cond, &w->lock);
+        w->quit = true;
+        pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
     }
     for (int i = 0; s->workers != NULL && i < s->n_workers; i++)

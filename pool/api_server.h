@@ -3,10 +3,13 @@
  * contexts so many requests are in flight at once; a slow call (a clone on
  * a miss, a template build, a watch) never holds up the others.
  *
- * Each context has its own worker thread running a recv -> decode ->
- * dispatch -> send loop on one nng_aio: pool calls may block (a clone on a
- * miss, a watch's long poll), and blocking nng's own callback threads would
- * stall every other context.
+ * Calls that never sleep (an acquire hit on a running warm VM when the
+ * journal is on a memory filesystem, lease checks, status, health) are
+ * answered on nng's own callback thread as their request arrives, with no
+ * thread hand-off. Each context also has a worker thread for the calls
+ * that may block (a clone on a miss, a resume, a release's VM destroy, a
+ * watch's long poll, the template store): blocking nng's callback threads
+ * would stall every other context.
  *
  * Security: the socket file is created with mode cfg->socket_mode (0600 by
  * default; NNG_OPT_IPC_PERMISSIONS, applied between bind and listen so
@@ -30,8 +33,9 @@
  * nng, a client that vanishes before reading it keeps the lease (rep0
  * reports no delivery); `warmpoolctl leases` shows it.
  *
- * Threads: start/stop from the daemon's main thread; the handlers run on the
- * server's worker threads and call pool_* (thread-safe) and the factory. */
+ * Threads: start/stop from the daemon's main thread; the handlers run on
+ * nng's callback threads and the server's worker threads and call pool_*
+ * (thread-safe) and the factory. */
 #ifndef API_SERVER_H
 #define API_SERVER_H
 

@@ -93,6 +93,14 @@ typedef struct pool_lease {
  * deadline. opt NULL: clone on a miss, no deadline. */
 int pool_acquire(pool_t *pool, const char *template_name, const pool_acquire_options_t *opt,
                  pool_lease_t *out, wp_error_t *err);
+/* The part of pool_acquire that never waits, for a caller that must not
+ * block (the API answers it on nng's callback thread): a running warm VM,
+ * when the journal's fsync is cheap (pool_journal_sync_is_cheap). 1: *out
+ * is a lease (counted as a hit, as pool_acquire would); 0: it would have to
+ * wait (none running, a paused VM to resume, a clone, a disk fsync, or no
+ * such template), nothing was counted: call pool_acquire; -1: error. */
+int pool_acquire_nowait(pool_t *pool, const char *template_name, pool_lease_t *out,
+                        wp_error_t *err);
 
 typedef struct pool_release_result {
     bool vm_died; /* the VM's process had exited before the release */

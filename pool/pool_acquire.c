@@ -5,6 +5,9 @@
  * resume if paused, 16 random bytes, one journal append shared with other
  * acquirers' fsync (group commit), one store. Nothing on it waits for a
  * clone, and nothing waits for another client except that shared fsync.
+ * pool_acquire_nowait is that path without the resume, for running VMs
+ * with the journal in memory: it sleeps on nothing but the journal mutex
+ * (and the clean-up of a warm VM found dead, which is rare and brief).
  * Threads: any registered thread (pool_call_enter registers it). */
 #include "pool_internal.h"
 
@@ -49,11 +52,14 @@ static void discard(pool_t *pool, pool_vm_t *vm, const char *why)
     pool_vm_retire(pool, vm);
 }
 
-/* 1: leased from the warm queue; 0: the queue had nothing usable; -1: error. */
-static int acquire_warm(pool_t *pool, pool_tpl_t *t, pool_lease_t *out, wp_error_t *err)
+/* 1: leased from the warm queues (hot_only: the running VMs' only); 0: they
+ * had nothing usable; -1: error. */
+static int acquire_warm(pool_t *pool, pool_tpl_t *t, bool hot_only, pool_lease_t *out,
+                        wp_error_t *err)
 {
     pool_vm_t *vm;
-    while ((vm = pool_warm_take(pool, t, POOL_VM_ACQUIRING, true)) != NULL) {
+    while ((vm = hot_only ? pool_warm_take_hot(pool, t, POOL_VM_ACQUIRING)
+                          : pool_warm_take(pool, t, POOL_VM_ACQUIRING, true)) != NULL) {
         atomic_fetch_sub(&t->supply, 1);
         pool_kick_refill(pool); /* the replacement starts now, not after the lease */
         if (atomic_load(&vm->exited)) {
@@ -118,6 +124,16 @@ static int acquire_cloned(pool_t *pool, pool_tpl_t *t, int64_t deadline, pool_le
     return 0;
 }
 
+/* Account for a lease just made. */
+static void leased(pool_tpl_t *t, int64_t t0, pool_lease_t *out)
+{
+    int64_t dt = wp_now_mono_ns() - t0;
+    out->wait_ms = (double)dt / 1e6;
+    pool_histogram_record(&t->stats.acquire_latency, dt);
+    wp_log_info("lease of VM '%s' of '%s' (%s, %.2f ms)", out->vm.id, t->name,
+                out->hit ? "warm" : "cloned on demand", out->wait_ms);
+}
+
 int pool_acquire(pool_t *pool, const char *name, const pool_acquire_options_t *opt,
                  pool_lease_t *out, wp_error_t *err)
 {
@@ -137,7 +153,7 @@ int pool_acquire(pool_t *pool, const char *name, const pool_acquire_options_t *o
         goto out;
     }
     atomic_fetch_add(&t->demand, 1);
-    ret = acquire_warm(pool, t, out, err);
+    ret = acquire_warm(pool, t, false, out, err);
     if (ret == 0) {
         pool_counter_inc(&t->stats.acquire_misses);
         if (opt->fail_fast)
@@ -156,12 +172,30 @@ int pool_acquire(pool_t *pool, const char *name, const pool_acquire_options_t *o
         wp_error_wrap(err, "acquire '%s'", name);
         goto out;
     }
-    int64_t dt = wp_now_mono_ns() - t0;
-    out->wait_ms = (double)dt / 1e6;
-    pool_histogram_record(&t->stats.acquire_latency, dt);
-    wp_log_info("lease of VM '%s' of '%s' (%s, %.2f ms)", out->vm.id, name,
-                out->hit ? "warm" : "cloned on demand", out->wait_ms);
+    leased(t, t0, out);
 out:
+    pool_call_leave(pool);
+    return ret;
+}
+
+int pool_acquire_nowait(pool_t *pool, const char *name, pool_lease_t *out, wp_error_t *err)
+{
+    int64_t t0 = wp_now_mono_ns();
+    if (!pool_journal_sync_is_cheap(pool->journal))
+        return 0; /* the lease's fsync would wait on a disk */
+    if (pool_call_enter(pool, err) < 0)
+        return -1;
+    pool_tpl_t *t = pool_tpl_find(pool, name);
+    int ret = t != NULL ? acquire_warm(pool, t, true, out, err) : 0;
+    if (ret != 0)
+        atomic_fetch_add(&t->demand, 1); /* else pool_acquire counts it */
+    if (ret < 0) {
+        pool_counter_inc(&t->stats.acquire_failures);
+        wp_error_wrap(err, "acquire '%s'", name);
+    } else if (ret == 1) {
+        pool_counter_inc(&t->stats.acquire_hits);
+        leased(t, t0, out);
+    }
     pool_call_leave(pool);
     return ret;
 }

@@ -173,6 +173,8 @@ void pool_warm_put(pool_t *pool, pool_vm_t *vm, bool reheated);
  * acquire, the paused one first otherwise (a shrink keeps the hot ones).
  * Lowers `warm` (and `hot`), not `supply`. */
 pool_vm_t *pool_warm_take(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to, bool hot_first);
+/* The hot queue only (running VMs: nothing to resume); NULL when empty. */
+pool_vm_t *pool_warm_take_hot(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to);
 /* The next paused warm record only, for the heater: it stays counted in
  * `warm` (it is on its way to the hot queue); NULL when none. */
 pool_vm_t *pool_warm_take_paused(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to);

@@ -2,15 +2,17 @@
  * journal (format and contract in pool_journal.h). */
 #include "pool_journal.h"
 
-#include <errno.h>    /* errno */
-#include <fcntl.h>    /* open */
-#include <pthread.h>  /* mutex, cond */
-#include <stdio.h>    /* snprintf, rename */
-#include <stdlib.h>   /* calloc */
-#include <string.h>   /* memcmp */
-#include <sys/file.h> /* flock */
-#include <sys/stat.h> /* fstat */
-#include <unistd.h>   /* fdatasync, ftruncate */
+#include <errno.h>       /* errno */
+#include <fcntl.h>       /* open */
+#include <pthread.h>     /* mutex, cond */
+#include <stdio.h>       /* snprintf, rename */
+#include <stdlib.h>      /* calloc */
+#include <string.h>      /* memcmp */
+#include <sys/file.h>    /* flock */
+#include <sys/stat.h>    /* fstat */
+#include <sys/vfs.h>     /* fstatfs */
+#include <linux/magic.h> /* TMPFS_MAGIC, RAMFS_MAGIC */
+#include <unistd.h>      /* fdatasync, ftruncate */
 
 #include "pool_journal_codec.h"
 #include "wp_cleanup.h"
@@ -35,6 +37,7 @@ struct pool_journal {
     uint64_t appended_seq; /* records written */
     uint64_t synced_seq;   /* records known durable */
     bool syncing;          /* a thread is in fdatasync, outside the lock */
+    bool cheap_sync;       /* on tmpfs / ramfs; set at open, then constant */
     int failed;            /* sticky errno after a failed fsync or rollback */
     live_rec_t *live;      /* last record of each VM not GONE */
     size_t n_live, cap_live;
@@ -241,6 +244,9 @@ pool_journal_t *pool_journal_open(const char *state_dir, size_t compact_bytes,
     }
     if (load(j, replay, err) < 0 || copy_replay(j, replay, err) < 0)
         goto fail_wrap;
+    struct statfs fs;
+    j->cheap_sync = fstatfs(j->fd, &fs) == 0 && (fs.f_type == (typeof(fs.f_type))TMPFS_MAGIC ||
+                                                 fs.f_type == (typeof(fs.f_type))RAMFS_MAGIC);
     return j;
 fail_wrap:
     wp_error_wrap(err, "journal '%s'", j->path);
@@ -328,6 +334,11 @@ size_t pool_journal_size(pool_journal_t *j)
     size_t size = j->size;
     pthread_mutex_unlock(&j->lock);
     return size;
+}
+
+bool pool_journal_sync_is_cheap(const pool_journal_t *j)
+{
+    return j->cheap_sync;
 }
 
 static int write_compacted(pool_journal_t *j, const char *tmp, wp_error_t *err)

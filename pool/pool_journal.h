@@ -99,6 +99,10 @@ int pool_journal_compact(pool_journal_t *j, wp_error_t *err);
 
 /* Current file size in bytes (header included). */
 size_t pool_journal_size(pool_journal_t *j);
+/* True when the journal is on a memory filesystem (tmpfs, ramfs: the
+ * default /run/warmpool/state), where fdatasync returns in microseconds;
+ * then a caller that must not block may still append with sync. */
+bool pool_journal_sync_is_cheap(const pool_journal_t *j);
 
 /* Close the file and free. Records already appended stay; no thread may be
  * appending. NULL is a no-op. */

@@ -216,6 +216,11 @@ pool_vm_t *pool_warm_take(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to, boo
     return vm ? vm : take_from(pool, tpl, !hot_first, to, true);
 }
 
+pool_vm_t *pool_warm_take_hot(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to)
+{
+    return take_from(pool, tpl, true, to, true);
+}
+
 pool_vm_t *pool_warm_take_paused(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t to)
 {
     return take_from(pool, tpl, false, to, false);

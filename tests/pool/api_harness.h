@@ -32,14 +32,23 @@ static inline void api_harness_serve(api_harness_t *a, const api_server_config_t
     cr_assert_not_null(a->srv, "%s", err.msg);
 }
 
-/* Open the pool with `templates` and serve it; cfg NULL: defaults. */
-static inline void api_harness_open(api_harness_t *a, const char *templates,
-                                    const api_server_config_t *cfg)
+/* Open the pool with its state under base (HARNESS_MEM: acquire hits are
+ * answered on nng's callback thread; HARNESS_DISK: on the worker threads)
+ * with `templates`, and serve it; cfg NULL: defaults. */
+static inline void api_harness_open_at(api_harness_t *a, const char *base, const char *templates,
+                                       const api_server_config_t *cfg)
 {
-    harness_open(&a->h, templates);
+    harness_open_at(&a->h, base, templates, 2, 0);
     snprintf(a->path, sizeof(a->path), "%s/api/warmpoold.sock", a->h.dir);
     snprintf(a->url, sizeof(a->url), "ipc://%s", a->path);
     api_harness_serve(a, cfg);
+}
+
+/* In memory, as warmpoold's default state directory (/run) is. */
+static inline void api_harness_open(api_harness_t *a, const char *templates,
+                                    const api_server_config_t *cfg)
+{
+    api_harness_open_at(a, HARNESS_MEM, templates, cfg);
 }
 
 static inline void api_harness_close(api_harness_t *a)

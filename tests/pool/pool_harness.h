@@ -22,13 +22,18 @@ typedef struct harness {
     char dir[64];
 } harness_t;
 
-/* Open and start a pool; `templates` is the JSON object of the config's
- * "templates" key. */
-static inline void harness_open_opts(harness_t *h, const char *templates, unsigned concurrency,
-                                     int tick_ms)
+/* Disk and memory filesystems for the state directory: the journal's
+ * fsync is cheap only on the second (pool_journal_sync_is_cheap). */
+#define HARNESS_DISK "/tmp"
+#define HARNESS_MEM  "/dev/shm"
+
+/* Open and start a pool with its state under base; `templates` is the JSON
+ * object of the config's "templates" key. */
+static inline void harness_open_at(harness_t *h, const char *base, const char *templates,
+                                   unsigned concurrency, int tick_ms)
 {
     memset(h, 0, sizeof(*h));
-    snprintf(h->dir, sizeof(h->dir), "/tmp/wp-pool-test-XXXXXX");
+    snprintf(h->dir, sizeof(h->dir), "%s/wp-pool-test-XXXXXX", base);
     cr_assert_not_null(mkdtemp(h->dir));
     char json[2048];
     snprintf(json, sizeof(json),
@@ -43,6 +48,12 @@ static inline void harness_open_opts(harness_t *h, const char *templates, unsign
     h->pool = pool_open(&opt, &h->recovery, &err);
     cr_assert_not_null(h->pool, "%s", err.msg);
     cr_assert_eq(pool_start(h->pool, &err), 0, "%s", err.msg);
+}
+
+static inline void harness_open_opts(harness_t *h, const char *templates, unsigned concurrency,
+                                     int tick_ms)
+{
+    harness_open_at(h, HARNESS_DISK, templates, concurrency, tick_ms);
 }
 
 static inline void harness_open(harness_t *h, const char *templates)

@@ -224,12 +224,14 @@ static void *acquire_release(void *p)
     return NULL;
 }
 
-/* Half the clients share one connection (one context per call), half
- * have their own: both must work at once. */
-Test(api, sixteen_concurrent_clients_get_distinct_vms)
+/* Half the clients share one client (one connection per call in flight),
+ * half have their own: both must work at once, with the acquires answered
+ * on nng's callback thread (journal in memory) or on the workers (disk). */
+static void sixteen_clients(const char *base)
 {
     api_harness_t a;
-    api_harness_open(&a, "{\"t\": {\"target\": 16, \"max\": 64}}", NULL);
+    api_harness_open_at(
+        &a, base, "{\"t\": {\"target\": 16, \"max\": 64, \"warm_state\": \"running\"}}", NULL);
     cr_assert(WAIT_UNTIL(a.h.pool, 5000, STATUS(&a.h, "t").warm == 16));
     api_client_t *shared = api_harness_client(&a);
     churn_t ch[16];
@@ -254,5 +256,34 @@ Test(api, sixteen_concurrent_clients_get_distinct_vms)
     cr_assert_eq(s.leased, 0);
     cr_assert_eq(s.releases, 128);
     api_client_close(shared);
+    api_harness_close(&a);
+}
+
+Test(api, sixteen_concurrent_clients_get_distinct_vms)
+{
+    sixteen_clients(HARNESS_MEM);
+}
+
+Test(api, sixteen_concurrent_clients_with_the_journal_on_disk)
+{
+    sixteen_clients(HARNESS_DISK);
+}
+
+/* A client outlives its daemon: its idle connection is dead, and the next
+ * call connects to the new daemon on the same socket. */
+Test(api, a_client_reconnects_after_the_daemon_restarts)
+{
+    api_harness_t a;
+    api_harness_open(&a, "{\"t\": {\"target\": 1}}", NULL);
+    api_client_t *c = api_harness_client(&a);
+    wp_error_t err = {0};
+    api_health_t h1, h2;
+    cr_assert_eq(api_client_health(c, &h1, &err), 0, "%s", err.msg);
+    api_server_stop(a.srv);
+    cr_assert_eq(api_client_health(c, &h2, &err), -1, "no daemon");
+    cr_assert(err.code == ENOENT || err.code == ECONNREFUSED, "%d %s", err.code, err.msg);
+    api_harness_serve(&a, NULL);
+    cr_assert_eq(api_client_health(c, &h2, &err), 0, "%s", err.msg);
+    api_client_close(c);
     api_harness_close(&a);
 }
