@@ -2,6 +2,8 @@
 #include "hv_backend.h"
 
 #include <errno.h>  /* ENOENT */
+#include <fcntl.h>  /* open */
+#include <unistd.h> /* close */
 #include <stdlib.h> /* calloc */
 #include <string.h> /* strcmp */
 
@@ -66,7 +68,18 @@ int hv_save_template(hv_vm_t *vm, const char *state_path, wp_error_t *err)
 int hv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path, hv_vm_t **out,
                wp_error_t *err)
 {
-    return be->ops->restore(be, spec, state_path, out, err);
+    const char *id = spec->id ? spec->id : "";
+    if (spec->memory_shared)
+        return wp_error_set(err, EINVAL,
+                            "restore VM '%s': a clone must map the template's memory private "
+                            "(memory_shared=false), or its writes would reach the template",
+                            id);
+    int fd = open(state_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return wp_error_errno(err, errno, "restore VM '%s': open state '%s'", id, state_path);
+    int ret = be->ops->restore(be, spec, fd, state_path, out, err);
+    close(fd);
+    return ret;
 }
 
 int hv_resume(hv_vm_t *vm, wp_error_t *err)

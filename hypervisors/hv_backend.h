@@ -20,7 +20,9 @@ typedef struct hv_ops {
     int (*boot)(hv_backend_t *be, const hv_vm_spec_t *spec, hv_vm_t **out, wp_error_t *err);
     int (*pause)(hv_vm_t *vm, wp_error_t *err);
     int (*save_template)(hv_vm_t *vm, const char *state_path, wp_error_t *err);
-    int (*restore)(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path,
+    /* spec checked by hv.c (memory_shared false); state_fd open for reading,
+     * owned by hv.c; state_path for messages */
+    int (*restore)(hv_backend_t *be, const hv_vm_spec_t *spec, int state_fd, const char *state_path,
                    hv_vm_t **out, wp_error_t *err);
     int (*resume)(hv_vm_t *vm, wp_error_t *err);
     int (*query)(hv_vm_t *vm, hv_vm_status_t *out, wp_error_t *err);
@@ -63,6 +65,9 @@ void hv_spec_agent_endpoint(const hv_vm_spec_t *spec, char *out, size_t len);
 /* Create a VM's runtime directory, mode 0700 (its sockets control the VM); an
  * existing empty one is accepted, a used one is EEXIST. */
 int hv_runtime_dir_create(const char *dir, wp_error_t *err);
+/* Remove it and all in it (destroy). Returns ret, or -1 with err set if ret
+ * was 0 and the removal failed: the first failure is the one reported. */
+int hv_runtime_dir_remove(const char *dir, int ret, wp_error_t *err);
 /* Record which backend starts the VM (HV_BACKEND_FILE), before it starts:
  * a process that dies mid-start leaves a directory hv_runtime_dir_backend
  * can still attribute, so the VM is found and destroyed later. */

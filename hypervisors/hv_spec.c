@@ -140,3 +140,14 @@ int hv_runtime_dir_backend(const char *runtime_dir, char *out, size_t len, wp_er
     snprintf(out, len, "%s", text);
     return 0;
 }
+
+int hv_runtime_dir_remove(const char *dir, int ret, wp_error_t *err)
+{
+    wp_error_t rm_err = {0};
+    if (wp_rm_tree(dir, &rm_err) < 0 && ret == 0) {
+        if (err != NULL)
+            *err = rm_err;
+        return -1;
+    }
+    return ret;
+}

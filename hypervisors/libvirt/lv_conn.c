@@ -168,17 +168,23 @@ static void resync(lv_backend_t *lb)
     }
 }
 
+/* Under lb->lock (or with no other thread left): let go of the connection. */
+static void drop_conn(lv_backend_t *lb)
+{
+    if (lb->conn == NULL)
+        return;
+    if (lb->lifecycle_cb >= 0)
+        virConnectDomainEventDeregisterAny(lb->conn, lb->lifecycle_cb);
+    virConnectUnregisterCloseCallback(lb->conn, on_close);
+    virConnectClose(lb->conn);
+    lb->conn = NULL;
+    lb->lifecycle_cb = -1;
+}
+
 /* Under lb->lock: drop a broken connection, open a new one with its callbacks. */
 static int reopen(lv_backend_t *lb, wp_error_t *err)
 {
-    if (lb->conn != NULL) {
-        if (lb->lifecycle_cb >= 0)
-            virConnectDomainEventDeregisterAny(lb->conn, lb->lifecycle_cb);
-        virConnectUnregisterCloseCallback(lb->conn, on_close);
-        virConnectClose(lb->conn);
-        lb->conn = NULL;
-        lb->lifecycle_cb = -1;
-    }
+    drop_conn(lb);
     virConnectPtr c = virConnectOpen(lb->uri);
     if (c == NULL)
         return lv_error(err, ECONNREFUSED, "libvirt: connect to '%s'", lb->uri);
@@ -255,13 +261,7 @@ void lv_conn_close(lv_backend_t *lb)
     if (lb->reconnector_started)
         pthread_join(lb->reconnector, NULL);
     lb->reconnector_started = false;
-    if (lb->conn != NULL) {
-        if (lb->lifecycle_cb >= 0)
-            virConnectDomainEventDeregisterAny(lb->conn, lb->lifecycle_cb);
-        virConnectUnregisterCloseCallback(lb->conn, on_close);
-        virConnectClose(lb->conn);
-        lb->conn = NULL;
-    }
+    drop_conn(lb);
     loop_unref();
 }
 

@@ -88,8 +88,8 @@ int lv_migrate(lv_backend_t *lb, lv_vm_t *vm, virDomainPtr dom, int fd, bool inc
 
 /* lv_vm.c */
 int lv_boot(hv_backend_t *be, const hv_vm_spec_t *spec, hv_vm_t **out, wp_error_t *err);
-int lv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path, hv_vm_t **out,
-               wp_error_t *err);
+int lv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, int state_fd, const char *state_path,
+               hv_vm_t **out, wp_error_t *err);
 int lv_pause(hv_vm_t *vm, wp_error_t *err);
 int lv_resume(hv_vm_t *vm, wp_error_t *err);
 int lv_save_template(hv_vm_t *vm, const char *state_path, wp_error_t *err);

@@ -178,18 +178,10 @@ int lv_boot(hv_backend_t *be, const hv_vm_spec_t *spec, hv_vm_t **out, wp_error_
     return 0;
 }
 
-int lv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path, hv_vm_t **out,
-               wp_error_t *err)
+int lv_restore(hv_backend_t *be, const hv_vm_spec_t *spec, int fd, const char *state_path,
+               hv_vm_t **out, wp_error_t *err)
 {
     const char *id = spec->id ? spec->id : "";
-    if (spec->memory_shared)
-        return wp_error_set(err, EINVAL,
-                            "restore VM '%s': a clone must map the template's memory private "
-                            "(memory_shared=false), or its writes would reach the template",
-                            id);
-    _cleanup_close_ int fd = open(state_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return wp_error_errno(err, errno, "restore VM '%s': open state '%s'", id, state_path);
     int64_t t0 = wp_now_mono_ns();
     _cleanup_domain_ virDomainPtr dom = NULL;
     lv_vm_t *vm = start(be, spec, LV_MODE_INCOMING, &dom, err);
@@ -318,12 +310,7 @@ int lv_destroy(hv_vm_t *hv, wp_error_t *err)
 {
     lv_vm_t *vm = lv_vm_of(hv);
     int ret = stop_domain(lv_backend_of(hv->backend), vm->name, err);
-    wp_error_t rm_err = {0};
-    if (wp_rm_tree(vm->base.runtime_dir, &rm_err) < 0 && ret == 0) {
-        if (err != NULL)
-            *err = rm_err;
-        ret = -1;
-    }
+    ret = hv_runtime_dir_remove(vm->base.runtime_dir, ret, err);
     if (ret < 0)
         wp_error_wrap(err, "destroy VM '%s'", vm->base.id);
     vm_free(vm);

@@ -122,6 +122,15 @@ static void write_cpu(xml_out_t *o, const hv_vm_spec_t *spec)
     close_el(o);
 }
 
+/* <address> on pcie.0 (the root complex) at slot: an integrated endpoint,
+ * so libvirt adds no pcie-root-port for it (see lv_xml.h). */
+static void pci_address(xml_out_t *o, const char *slot)
+{
+    empty_el(o, "address",
+             (const char *const[]){"type", "pci", "domain", "0x0000", "bus", "0x00", "slot", slot,
+                                   "function", "0x0", NULL});
+}
+
 static void write_devices(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_options_t *opt)
 {
     char path[PATH_MAX + 32], num[32];
@@ -138,8 +147,14 @@ static void write_devices(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_o
         attr(o, "model", "virtio");
         snprintf(num, sizeof(num), "%u", spec->vsock_cid);
         empty_el(o, "cid", (const char *const[]){"auto", "no", "address", num, NULL});
+        pci_address(o, LV_SLOT_AGENT);
         close_el(o);
     } else {
+        open_el(o, "controller");
+        attr(o, "type", "virtio-serial");
+        attr(o, "index", "0");
+        pci_address(o, LV_SLOT_AGENT);
+        close_el(o);
         /* QEMU listens on the socket (mode='bind'); the host's agent client connects */
         open_el(o, "channel");
         attr(o, "type", "unix");
@@ -156,6 +171,7 @@ static void write_devices(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_o
         attr(o, "accessmode", "squash");
         empty_el(o, "source", (const char *const[]){"dir", spec->share_dir, NULL});
         empty_el(o, "target", (const char *const[]){"dir", LV_SHARE_TAG, NULL});
+        pci_address(o, LV_SLOT_SHARE);
         close_el(o);
     }
     /* nothing the guest does not use: each device costs start time and state */
@@ -267,12 +283,14 @@ void lv_xml_devices(const hv_vm_spec_t *spec, hv_description_t *out)
     add_device(out, "libvirt-domain");
     add_device(out, "memory-backend-file");
     add_device(out, "genid");
+    /* with their PCI places: a template built with another layout is refused
+     * (factory_validate) rather than failing its clones' migration */
     if (spec->agent_transport == HV_AGENT_VSOCK) {
-        add_device(out, "vsock");
+        add_device(out, "vsock@pcie.0:" LV_SLOT_AGENT);
     } else {
-        add_device(out, "channel:virtio");
+        add_device(out, "virtio-serial@pcie.0:" LV_SLOT_AGENT);
         add_device(out, "virtserialport:" HV_AGENT_PORT_NAME);
     }
     if (spec->share_dir != NULL)
-        add_device(out, "filesystem:9p");
+        add_device(out, "filesystem:9p@pcie.0:" LV_SLOT_SHARE);
 }

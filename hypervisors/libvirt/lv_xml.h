@@ -11,6 +11,13 @@
  * descriptor. Template and clones come from the same function, so their
  * device layouts match, which the migration stream requires.
  *
+ * What libvirt would add per start and a clone does not need is left out
+ * (docs/benchmarks.md, "Backends"): the agent device and the 9p share sit
+ * on pcie.0 at fixed slots, as with the QEMU backend, so libvirt adds no
+ * pcie-root-port (three ports, a spare for hotplug among them, each a
+ * device to create, reset and migrate); no USB controller, no balloon.
+ * ACPI stays: vmgenid's change notification reaches the guest through it.
+ *
  * Pure functions: no libvirt call, no I/O. */
 #ifndef LV_XML_H
 #define LV_XML_H
@@ -24,6 +31,8 @@
 #define LV_DOMAIN_NAME_MAX 80
 #define LV_MEMORY_ID       "wpmem" /* the memory-backend-file object's id */
 #define LV_SHARE_TAG       "warmpool"
+#define LV_SLOT_AGENT      "0x02" /* pcie.0 slot: virtio-serial controller or vsock */
+#define LV_SLOT_SHARE      "0x03" /* pcie.0 slot: the 9p share */
 
 typedef enum lv_mode {
     LV_MODE_BOOT = 0,     /* run the kernel */

@@ -19,12 +19,7 @@ int qemu_destroy(hv_vm_t *hv, wp_error_t *err)
     qmp_close(vm->qmp);
     qemu_proc_release(&vm->proc);
     /* sockets, pidfile, logs, and whatever the caller kept there */
-    wp_error_t rm_err = {0};
-    if (wp_rm_tree(vm->base.runtime_dir, &rm_err) < 0 && ret == 0) {
-        if (err != NULL)
-            *err = rm_err;
-        ret = -1;
-    }
+    ret = hv_runtime_dir_remove(vm->base.runtime_dir, ret, err);
     if (ret < 0)
         wp_error_wrap(err, "destroy VM '%s'", vm->base.id);
     free(vm);

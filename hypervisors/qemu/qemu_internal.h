@@ -75,8 +75,8 @@ static inline int64_t qemu_deadline(int ms)
 
 /* qemu_start.c */
 int qemu_boot(hv_backend_t *be, const hv_vm_spec_t *spec, hv_vm_t **out, wp_error_t *err);
-int qemu_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path, hv_vm_t **out,
-                 wp_error_t *err);
+int qemu_restore(hv_backend_t *be, const hv_vm_spec_t *spec, int state_fd, const char *state_path,
+                 hv_vm_t **out, wp_error_t *err);
 /* Append why QEMU is gone (exit status, qemu.log tail) to err's message, if
  * it is, after waiting up to wait_ms for it to go (0: only after a QMP EOF).
  * With wait_ms > 0 the log tail is added even if QEMU is still running. */

@@ -189,18 +189,10 @@ static int incoming(qemu_vm_t *vm, int state_fd, wp_error_t *err)
     return 0;
 }
 
-int qemu_restore(hv_backend_t *be, const hv_vm_spec_t *spec, const char *state_path, hv_vm_t **out,
-                 wp_error_t *err)
+int qemu_restore(hv_backend_t *be, const hv_vm_spec_t *spec, int state_fd, const char *state_path,
+                 hv_vm_t **out, wp_error_t *err)
 {
     const char *id = spec->id ? spec->id : "";
-    if (spec->memory_shared)
-        return wp_error_set(err, EINVAL,
-                            "restore VM '%s': a clone must map the template's memory private "
-                            "(memory_shared=false), or its writes would reach the template",
-                            id);
-    _cleanup_close_ int state_fd = open(state_path, O_RDONLY | O_CLOEXEC);
-    if (state_fd < 0)
-        return wp_error_errno(err, errno, "restore VM '%s': open state '%s'", id, state_path);
     qemu_vm_t *vm = start(be, spec, QEMU_MODE_INCOMING, err);
     if (vm == NULL)
         return wp_error_wrap(err, "restore VM '%s'", id);

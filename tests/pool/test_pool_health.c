@@ -105,7 +105,9 @@ Test(pool_health, clone_failures_are_counted_and_backed_off)
 Test(pool_health, a_vm_that_will_not_resume_is_skipped)
 {
     harness_t h;
-    harness_open(&h, "{\"t\": {\"target\": 2, \"warm_state\": \"paused\"}}");
+    /* hot 0: no VM is resumed ahead of demand, so the scripted resume
+     * failure meets the acquire's own resume, not the refill's */
+    harness_open(&h, "{\"t\": {\"target\": 2, \"warm_state\": \"paused\", \"hot\": 0}}");
     cr_assert(WAIT_UNTIL(h.pool, 5000, STATUS(&h, "t").warm == 2));
     fake_source_fail_resumes(h.fs, 1);
     pool_lease_t lease;
