@@ -20,6 +20,7 @@ Test(config, no_file_gives_every_default)
     cr_assert_str_eq(c->metrics_address, "http://127.0.0.1:9464/metrics");
     cr_assert_str_eq(c->log_level, "warn");
     cr_assert_null(c->qemu_binary);
+    cr_assert_null(c->libvirt_uri);
     cr_assert_eq(c->refill_concurrency, 2);
     cr_assert_eq(c->n_templates, 0);
     pool_config_free(c);
@@ -41,6 +42,7 @@ Test(config, a_full_file_is_read)
         " \"memory_dir\": \"/m\", \"api_socket\": \"ipc:///tmp/x.sock\","
         " \"metrics_address\": \"http://0.0.0.0:9000/metrics\", \"refill_concurrency\": 4,"
         " \"log_level\": \"debug\", \"qemu_binary\": \"/usr/bin/qemu-system-x86_64\","
+        " \"libvirt_uri\": \"qemu+unix:///system?socket=/tmp/l.sock\","
         " \"templates\": {"
         "   \"small\": {\"target\": 3, \"min\": 1, \"max\": 8, \"sizing\": \"auto\","
         "               \"warm_state\": \"running\"},"
@@ -52,6 +54,7 @@ Test(config, a_full_file_is_read)
     cr_assert_str_eq(c->api_socket, "ipc:///tmp/x.sock");
     cr_assert_eq(c->refill_concurrency, 4);
     cr_assert_str_eq(c->qemu_binary, "/usr/bin/qemu-system-x86_64");
+    cr_assert_str_eq(c->libvirt_uri, "qemu+unix:///system?socket=/tmp/l.sock");
     cr_assert_eq(c->n_templates, 2);
     const pool_template_config_t *s = pool_config_template(c, "small");
     cr_assert_not_null(s);
@@ -99,6 +102,7 @@ Test(config, bad_values_name_the_field)
     bad("{\"api_socket\": \"tcp://0.0.0.0:1\"}", "api_socket", "ipc://");
     bad("{\"metrics_address\": \"127.0.0.1:9464\"}", "metrics_address", "http://");
     bad("{\"log_level\": \"loud\"}", "log_level", "loud");
+    bad("{\"libvirt_uri\": 7}", "libvirt_uri", "string");
     bad("{\"templates\": {\"small\": {\"target\": -1}}}", "templates.small.target", "outside");
     bad("{\"templates\": {\"small\": {\"sizing\": \"elastic\"}}}", "templates.small.sizing",
         "elastic");
