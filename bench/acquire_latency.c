@@ -14,15 +14,20 @@
  *                                         runs beside an acquire; needs K*N
  *                                         warm VMs)
  *                       [--rounds R]     (with --hold: R rounds, each started
- *                                         once K*N VMs are warm again) */
-#include <errno.h>   /* EAGAIN */
-#include <stdbool.h> /* bool */
-#include <getopt.h>  /* getopt_long */
-#include <pthread.h> /* pthread_* */
-#include <stdio.h>   /* printf */
-#include <stdlib.h>  /* calloc, qsort, strtol */
-#include <string.h>  /* strcmp */
-#include <unistd.h>  /* usleep */
+ *                                         once K*N VMs are warm again)
+ *                       [--threads]      (clients as threads of this process)
+ *                       [--health]       (time the health call instead: the
+ *                                         transport and server alone, no VM) */
+#include <errno.h>    /* EAGAIN */
+#include <stdbool.h>  /* bool */
+#include <getopt.h>   /* getopt_long */
+#include <pthread.h>  /* pthread_* */
+#include <stdio.h>    /* printf */
+#include <stdlib.h>   /* calloc, qsort, strtol */
+#include <string.h>   /* strcmp */
+#include <sys/mman.h> /* mmap: results of client processes */
+#include <sys/wait.h> /* waitpid */
+#include <unistd.h>   /* usleep, fork */
 
 #include "api_client.h"
 #include "wp_time.h"
@@ -35,6 +40,8 @@ typedef struct opts {
     double duration_s;
     bool hold;
     int rounds;
+    bool health;  /* time a health call instead: the transport alone */
+    bool threads; /* clients as threads, not processes */
 } opts_t;
 
 typedef struct client {
@@ -93,9 +100,10 @@ static void *run_client(void *arg)
     }
     c->round_start = c->n;
     for (int i = 0; c->end_ns ? wp_now_mono_ns() < c->end_ns : i < c->o->acquires; i++) {
-        pool_lease_t l;
+        pool_lease_t l = {0};
         int64_t t0 = wp_now_mono_ns();
-        int rc = api_client_acquire(api, c->o->tpl, true, 5000, &l, &err);
+        int rc = c->o->health ? api_client_health(api, &h, &err)
+                              : api_client_acquire(api, c->o->tpl, true, 5000, &l, &err);
         double ms = wp_ms_between(t0, wp_now_mono_ns());
         if (rc < 0) {
             if (err.code == EAGAIN) {
@@ -113,13 +121,15 @@ static void *run_client(void *arg)
         c->lat_ms[c->n] = ms;
         c->wait_ms[c->n] = l.wait_ms;
         c->held[c->n++] = l;
+        if (c->o->health)
+            continue;
         if (!c->o->hold && api_client_release(api, l.vm.id, l.token, NULL, &err) < 0)
             note_error(c, &err);
     }
     /* --hold: no release (a VM destroy) runs beside anyone's acquires */
     if (c->o->hold)
         pthread_barrier_wait(c->done);
-    for (int i = c->round_start; c->o->hold && i < c->n; i++)
+    for (int i = c->round_start; c->o->hold && !c->o->health && i < c->n; i++)
         if (api_client_release(api, c->held[i].vm.id, c->held[i].token, NULL, &err) < 0)
             note_error(c, &err);
     api_client_close(api);
@@ -144,7 +154,8 @@ static double quantile(const double *v, int n, double q)
 static int usage(void)
 {
     fprintf(stderr, "usage: acquire_latency_bin [--socket URL] [--template NAME] [--clients K] "
-                    "[--acquires N | --duration SEC] [--hold [--rounds R]]\n");
+                    "[--acquires N | --threads --duration SEC] [--hold [--rounds R]] [--threads] "
+                    "[--health]\n");
     return 2;
 }
 
@@ -179,29 +190,112 @@ static int wait_warm(const opts_t *o, unsigned want, wp_error_t *err)
     return ret;
 }
 
+/* What a client process hands back: counts, then lat[acquires] and
+ * wait[acquires]. */
+typedef struct result {
+    int n, misses, errors;
+    wp_error_t err;
+    double ms[];
+} result_t;
+
+typedef struct shared {
+    pthread_barrier_t start, done;
+    size_t slot_size;
+    unsigned char slots[];
+} shared_t;
+
+static result_t *slot(shared_t *sh, int i)
+{
+    return (result_t *)(sh->slots + (size_t)i * sh->slot_size);
+}
+
+/* In a child: run client i of this round and copy its results out. */
+static void child_run(client_t *c, result_t *r, int acquires)
+{
+    int before = c->n;
+    run_client(c);
+    r->n = c->n - before;
+    r->misses = c->misses;
+    r->errors = c->errors;
+    r->err = c->err;
+    for (int j = 0; j < r->n && j < acquires; j++) {
+        r->ms[j] = c->lat_ms[before + j];
+        r->ms[acquires + j] = c->wait_ms[before + j];
+    }
+}
+
+/* In the parent: add a child's results to client c. */
+static void child_merge(client_t *c, const result_t *r, int acquires)
+{
+    for (int j = 0; j < r->n; j++) {
+        if (c->n == c->cap && grow(c) < 0)
+            break;
+        c->lat_ms[c->n] = r->ms[j];
+        c->wait_ms[c->n++] = r->ms[acquires + j];
+    }
+    c->misses += r->misses;
+    if (r->errors > 0 && c->errors == 0)
+        c->err = r->err;
+    c->errors += r->errors;
+}
+
 /* One round: every client connects, then all start together. */
 static double run_round(opts_t *o, client_t *cl, pthread_t *th)
 {
-    pthread_barrier_t start, done;
-    pthread_barrier_init(&start, NULL, (unsigned)o->clients + 1);
-    pthread_barrier_init(&done, NULL, (unsigned)o->clients);
-    for (int i = 0; i < o->clients; i++) {
-        cl[i].o = o;
-        cl[i].start = &start;
-        cl[i].done = &done;
-        pthread_create(&th[i], NULL, run_client, &cl[i]);
+    size_t slot_size = sizeof(result_t) + 2 * (size_t)o->acquires * sizeof(double);
+    slot_size = (slot_size + 63) & ~(size_t)63;
+    size_t len = sizeof(shared_t) + (size_t)o->clients * slot_size;
+    shared_t *sh = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
     }
+    sh->slot_size = slot_size;
+    pthread_barrierattr_t ba;
+    pthread_barrierattr_init(&ba);
+    pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+    pthread_barrier_init(&sh->start, &ba, (unsigned)o->clients + 1);
+    pthread_barrier_init(&sh->done, &ba, (unsigned)o->clients);
+    pthread_barrierattr_destroy(&ba);
     /* the clients read end_ns only after the barrier */
     int64_t t0 = wp_now_mono_ns();
     int64_t end = o->duration_s > 0 ? t0 + (int64_t)(o->duration_s * 1e9) : 0;
-    for (int i = 0; i < o->clients; i++)
+    pid_t *pids = calloc((size_t)o->clients, sizeof(*pids));
+    for (int i = 0; i < o->clients; i++) {
+        cl[i].o = o;
+        cl[i].start = &sh->start;
+        cl[i].done = &sh->done;
         cl[i].end_ns = end;
-    pthread_barrier_wait(&start);
-    for (int i = 0; i < o->clients; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&start);
-    pthread_barrier_destroy(&done);
-    return wp_ms_between(t0, wp_now_mono_ns()) / 1000;
+        if (o->threads) {
+            pthread_create(&th[i], NULL, run_client, &cl[i]);
+            continue;
+        }
+        client_t fresh = {.o = o, .start = &sh->start, .done = &sh->done, .end_ns = end};
+        if ((pids[i] = fork()) == 0) {
+            child_run(&fresh, slot(sh, i), o->acquires);
+            _exit(0);
+        }
+        if (pids[i] < 0) {
+            perror("fork");
+            exit(1);
+        }
+    }
+    pthread_barrier_wait(&sh->start);
+    for (int i = 0; i < o->clients; i++) {
+        if (o->threads) {
+            pthread_join(th[i], NULL);
+            continue;
+        }
+        int status;
+        waitpid(pids[i], &status, 0);
+        child_merge(&cl[i], slot(sh, i), o->acquires);
+    }
+    double wall_s = wp_ms_between(t0, wp_now_mono_ns()) / 1000;
+    free(pids);
+    pthread_barrier_destroy(&sh->start);
+    pthread_barrier_destroy(&sh->done);
+    munmap(sh, len);
+    return wall_s;
 }
 
 int main(int argc, char **argv)
@@ -210,7 +304,8 @@ int main(int argc, char **argv)
         {"socket", required_argument, NULL, 's'},   {"template", required_argument, NULL, 't'},
         {"clients", required_argument, NULL, 'c'},  {"acquires", required_argument, NULL, 'n'},
         {"duration", required_argument, NULL, 'd'}, {"hold", no_argument, NULL, 'h'},
-        {"rounds", required_argument, NULL, 'r'},   {NULL, 0, NULL, 0},
+        {"rounds", required_argument, NULL, 'r'},   {"health", no_argument, NULL, 'H'},
+        {"threads", no_argument, NULL, 'T'},        {NULL, 0, NULL, 0},
     };
     opts_t o = {.url = POOL_DEFAULT_API_SOCKET,
                 .tpl = "bench",
@@ -241,13 +336,19 @@ int main(int argc, char **argv)
         case 'r':
             o.rounds = atoi(optarg);
             break;
+        case 'H':
+            o.health = true;
+            break;
+        case 'T':
+            o.threads = true;
+            break;
         default:
             return usage();
         }
     }
     if (o.clients < 1 || o.clients > 1024 || o.acquires < 1 || o.duration_s < 0 || o.rounds < 1 ||
-        (o.rounds > 1 && !o.hold))
-        return usage();
+        (o.rounds > 1 && !o.hold) || (o.duration_s > 0 && !o.threads))
+        return usage(); /* a process hands back at most --acquires results */
     client_t *cl = calloc((size_t)o.clients, sizeof(*cl));
     pthread_t *th = calloc((size_t)o.clients, sizeof(*th));
     if (cl == NULL || th == NULL)
@@ -255,7 +356,7 @@ int main(int argc, char **argv)
     double wall_s = 0;
     for (int r = 0; r < o.rounds; r++) {
         wp_error_t err = {0};
-        if (o.hold && wait_warm(&o, (unsigned)(o.clients * o.acquires), &err) < 0) {
+        if (o.hold && !o.health && wait_warm(&o, (unsigned)(o.clients * o.acquires), &err) < 0) {
             fprintf(stderr, "round %d: %s\n", r + 1, err.msg);
             return 1;
         }
