@@ -140,7 +140,9 @@ static int serve_frame(agent_server_t *s, int fd, const wp_frame_header_t *h,
     int ret = send_message(fd, h->id, WP_FRAME_RESPONSE, &resp.base);
     agent_response_fini(&resp);
     warmpool__agent__v1__request__free_unpacked(req, NULL);
-    if (power_off && ret == 0)
+    /* the reply is a courtesy: a host that asked and left still gets its
+     * power-off (a VM it gave up on must not keep running) */
+    if (power_off)
         s->ctx->sys->power_off(s->ctx->sys_opaque);
     return ret;
 }

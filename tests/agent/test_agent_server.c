@@ -438,3 +438,19 @@ Test(agent_server, shutdown_replies_then_powers_off_exactly_once)
     agent_server_free(a.srv);
     wire_fini(&h.w);
 }
+
+Test(agent_server, shutdown_powers_off_even_when_the_host_left_before_the_reply)
+{
+    signal(SIGPIPE, SIG_IGN); /* the agent's own main blocks it; the test process must too */
+    agent_t a;
+    agent_up(&a);
+    host_t h;
+    host_connect(&a, &h, false, false);
+    wire_call_t c;
+    wire_send(&h.w, 2, WP_FRAME_REQUEST, &call_shutdown(&c)->base);
+    wire_fini(&h.w); /* gone before the agent even read the request */
+    drain(&a);
+    cr_assert_eq(a.sys.power_offs, 1, "a shutdown whose reply cannot be written still powers off");
+    cr_assert_eq(agent_server_connections(a.srv), 0);
+    agent_server_free(a.srv);
+}
