@@ -101,7 +101,9 @@ static int send_message(int fd, uint32_t id, wp_frame_kind_t kind, const Protobu
     if (buf == NULL)
         return -1;
     protobuf_c_message_pack(msg, buf);
-    int ret = wp_frame_write(fd, id, kind, buf, len, NULL);
+    /* bounded: a host that stops reading loses its connection, and the
+     * others are served again, after AGENT_WRITE_TIMEOUT_MS at most */
+    int ret = wp_frame_write_timeout(fd, id, kind, buf, len, AGENT_WRITE_TIMEOUT_MS, NULL);
     if (buf != stack)
         free(buf);
     return ret;

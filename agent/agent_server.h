@@ -5,8 +5,11 @@
  * handled (agent_handlers.h) and answered on its id. A payload that does
  * not decode, or a frame of the wrong kind, gets an error response and the
  * connection stays; a bad header (oversized, garbage) closes that
- * connection only. Single-threaded: every function runs on the loop's
- * thread. */
+ * connection only. Replies are written at once; on a non-blocking fd (vsock
+ * connections) whose host stopped reading, the write waits at most
+ * AGENT_WRITE_TIMEOUT_MS and the connection is then closed, so one stuck
+ * host delays the others by a bounded time. Single-threaded: every function
+ * runs on the loop's thread. */
 #ifndef AGENT_SERVER_H
 #define AGENT_SERVER_H
 
@@ -15,6 +18,8 @@
 
 #include "agent_handlers.h"
 #include "wp_error.h"
+
+#define AGENT_WRITE_TIMEOUT_MS 2000
 
 typedef struct agent_server agent_server_t;
 typedef struct agent_watch agent_watch_t;

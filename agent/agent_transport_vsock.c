@@ -15,7 +15,9 @@ static void vsock_accept(agent_server_t *s, agent_watch_t *w, uint32_t events)
 {
     (void)events;
     for (;;) {
-        int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+        /* non-blocking: a host that stops reading its replies must not
+         * stall the agent for every other host (agent_server.c) */
+        int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 wp_log_warn("agent: vsock accept failed (errno %d)", errno);
@@ -34,8 +36,7 @@ static int vsock_start(agent_transport_t *t, agent_server_t *s, wp_error_t *err)
     _cleanup_close_ int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return wp_error_errno(err, errno, "vsock socket (is the vsock transport loaded?)");
-    struct sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-                               .svm_port = port};
+    struct sockaddr_vm addr = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
     if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
         return wp_error_errno(err, errno, "bind vsock port %u", port);
     if (listen(fd, 16) < 0)

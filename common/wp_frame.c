@@ -2,10 +2,14 @@
 #include "wp_frame.h"
 
 #include <errno.h>   /* EMSGSIZE, EPROTO */
+#include <limits.h>  /* INT_MAX */
+#include <poll.h>    /* poll: room to write */
 #include <stdlib.h>  /* realloc, free */
 #include <string.h>  /* memmove, memcpy */
 #include <sys/uio.h> /* writev */
 #include <unistd.h>  /* read */
+
+#include "wp_time.h" /* wp_now_mono_ns */
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -124,8 +128,28 @@ int wp_frame_reader_next(wp_frame_reader_t *r, wp_frame_header_t *hdr, const uin
     return 1;
 }
 
-int wp_frame_write(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload, size_t len,
-                   wp_error_t *err)
+/* Until fd has room or the deadline (0: none) passes; -1 on timeout. */
+static int wait_writable(int fd, int64_t deadline)
+{
+    for (;;) {
+        int ms = -1;
+        if (deadline != 0) {
+            int64_t left = (deadline - wp_now_mono_ns() + 999999) / 1000000;
+            if (left <= 0)
+                return -1;
+            ms = left > INT_MAX ? INT_MAX : (int)left;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return 0; /* room, or an error the next write reports */
+        if (n == 0 || errno != EINTR)
+            return n == 0 ? -1 : 0;
+    }
+}
+
+int wp_frame_write_timeout(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload,
+                           size_t len, int timeout_ms, wp_error_t *err)
 {
     if (len > UINT32_MAX)
         return wp_error_set(err, EMSGSIZE, "frame payload of %zu bytes is too large", len);
@@ -135,10 +159,17 @@ int wp_frame_write(int fd, uint32_t id, wp_frame_kind_t kind, const void *payloa
     struct iovec iov[2] = {{head, sizeof(head)}, {(void *)payload, len}};
     int iovcnt = len ? 2 : 1;
     size_t left = sizeof(head) + len;
+    int64_t deadline = timeout_ms < 0 ? 0 : wp_now_mono_ns() + (int64_t)timeout_ms * 1000000;
     while (left > 0) {
         ssize_t n = writev(fd, iov, iovcnt);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_writable(fd, deadline) < 0)
+                return wp_error_set(err, ETIMEDOUT, "write frame: the peer read nothing for %d ms",
+                                    timeout_ms);
+            continue;
+        }
         if (n < 0)
             return wp_error_errno(err, errno, "write frame");
         left -= (size_t)n;
@@ -151,4 +182,10 @@ int wp_frame_write(int fd, uint32_t id, wp_frame_kind_t kind, const void *payloa
         }
     }
     return 0;
+}
+
+int wp_frame_write(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload, size_t len,
+                   wp_error_t *err)
+{
+    return wp_frame_write_timeout(fd, id, kind, payload, len, -1, err);
 }

@@ -71,8 +71,13 @@ long wp_frame_reader_read_fd(wp_frame_reader_t *r, int fd, wp_error_t *err);
 int wp_frame_reader_next(wp_frame_reader_t *r, wp_frame_header_t *hdr, const uint8_t **payload,
                          wp_error_t *err);
 
-/* Write one whole frame to a blocking fd (header and payload in one writev,
- * retried on short writes and EINTR). */
+/* Write one whole frame (header and payload in one writev, retried on short
+ * writes and EINTR). On a non-blocking fd whose buffer is full it waits for
+ * room, at most timeout_ms in all (ETIMEDOUT; -1: no limit): a peer that
+ * stops reading costs its writer a bounded wait, never a hang. */
+int wp_frame_write_timeout(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload,
+                           size_t len, int timeout_ms, wp_error_t *err);
+/* The same with no limit (for blocking fds). */
 int wp_frame_write(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload, size_t len,
                    wp_error_t *err);
 

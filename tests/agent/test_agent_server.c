@@ -6,6 +6,7 @@
  * connection, hang-up with and without keep_fd, shutdown powering off once
  * and only after the reply. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <errno.h>      /* EBADMSG */
 #include <fcntl.h>      /* fcntl */
 #include <signal.h>     /* signal */
@@ -453,4 +454,85 @@ Test(agent_server, shutdown_powers_off_even_when_the_host_left_before_the_reply)
     cr_assert_eq(a.sys.power_offs, 1, "a shutdown whose reply cannot be written still powers off");
     cr_assert_eq(agent_server_connections(a.srv), 0);
     agent_server_free(a.srv);
+}
+
+/* A host that sends requests and never reads the replies: on a
+ * non-blocking connection (as vsock's are) the agent gives up on it after
+ * AGENT_WRITE_TIMEOUT_MS and serves the other host, instead of blocking. */
+Test(agent_server, a_host_that_stops_reading_is_dropped_and_others_are_served, .timeout = 30)
+{
+    signal(SIGPIPE, SIG_IGN);
+    agent_t a;
+    agent_up(&a);
+    host_t stuck, other;
+    host_connect(&a, &stuck, false, false);
+    host_connect(&a, &other, false, false);
+    int small = 4096;
+    cr_assert_eq(setsockopt(stuck.guest_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    cr_assert_eq(setsockopt(stuck.w.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    cr_assert_eq(fcntl(stuck.guest_fd, F_SETFL, O_NONBLOCK), 0);
+    wire_call_t c;
+    for (uint32_t id = 1; id <= 200; id++)
+        wire_send(&stuck.w, id, WP_FRAME_REQUEST, &call_random(&c, AGENT_SAMPLE_MAX)->base);
+    wire_send(&other.w, 1, WP_FRAME_REQUEST, &call_ping(&c, 9)->base);
+    drain(&a);
+    cr_assert_eq(agent_server_connections(a.srv), 1, "the host that reads nothing was dropped");
+    resp_t *r = response_on(&other, 1);
+    cr_assert_eq(r->error_code, 0);
+    warmpool__agent__v1__response__free_unpacked(r, NULL);
+    agent_server_free(a.srv);
+    wire_fini(&stuck.w);
+    wire_fini(&other.w);
+}
+
+typedef struct loop_thread {
+    agent_server_t *srv;
+    int rounds, failed;
+} loop_thread_t;
+
+/* The agent's loop on a thread of its own (no Criterion asserts here). */
+static void *run_loop(void *arg)
+{
+    loop_thread_t *t = arg;
+    for (t->rounds = 0; t->rounds < 100000; t->rounds++) {
+        wp_error_t err = {0};
+        int n = agent_server_run_once(t->srv, 500, &err);
+        if (n < 0)
+            t->failed = 1;
+        if (n <= 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* The bounded wait is a wait, not a drop: a host that reads late (within
+ * AGENT_WRITE_TIMEOUT_MS) gets every reply, in order, on a connection kept. */
+Test(agent_server, a_host_that_reads_late_gets_every_reply, .timeout = 30)
+{
+    signal(SIGPIPE, SIG_IGN);
+    agent_t a;
+    agent_up(&a);
+    host_t slow;
+    host_connect(&a, &slow, false, false);
+    int small = 4096;
+    cr_assert_eq(setsockopt(slow.guest_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    cr_assert_eq(setsockopt(slow.w.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    cr_assert_eq(fcntl(slow.guest_fd, F_SETFL, O_NONBLOCK), 0);
+    wire_call_t c;
+    for (uint32_t id = 1; id <= 200; id++)
+        wire_send(&slow.w, id, WP_FRAME_REQUEST, &call_random(&c, AGENT_SAMPLE_MAX)->base);
+    loop_thread_t t = {.srv = a.srv};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_loop, &t), 0);
+    usleep(300 * 1000); /* the agent fills the buffer and waits for room */
+    for (uint32_t id = 1; id <= 200; id++) {
+        resp_t *r = response_on(&slow, id);
+        cr_assert_eq(r->error_code, 0);
+        warmpool__agent__v1__response__free_unpacked(r, NULL);
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(t.failed, 0);
+    cr_assert_eq(agent_server_connections(a.srv), 1, "a late reader keeps its connection");
+    agent_server_free(a.srv);
+    wire_fini(&slow.w);
 }
