@@ -1,7 +1,8 @@
 /* clone_vs_cold.c - N cold boots and N clones of one template, each timed
  * to the first agent reply, and the PSS of each kind of VM while all N of
- * that kind are alive. Prints min/median/max and, last, the ratio of the
- * medians. A measurement, not a test: it never passes or fails on time.
+ * that kind are alive, on the template's backend. Prints min/median/max and,
+ * last, the ratio of the medians. A measurement, not a test: it never passes
+ * or fails on time.
  *
  *   clone_vs_cold --store DIR --memory-dir DIR --runtime-dir DIR
  *                 --template NAME [-n N] */
@@ -11,24 +12,14 @@
 #include <string.h>
 
 #include "factory.h"
+#include "lib/bench_opts.h"
+#include "lib/bench_stats.h"
 
 #define MAX_N 32
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void print_stats(const char *label, double *v, int n)
 {
-    double med = median(v, n);
+    double med = bench_median(v, n);
     printf("%-44s min %8.1f  median %8.1f  max %8.1f  (n=%d)\n", label, v[0], med, v[n - 1], n);
 }
 
@@ -86,24 +77,18 @@ static int run(factory_t *f, factory_template_t *t, start_fn start, int n, doubl
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"store", required_argument, NULL, 's'},       {"memory-dir", required_argument, NULL, 'm'},
-        {"runtime-dir", required_argument, NULL, 'r'}, {"template", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'},       {NULL, 0, NULL, 0},
+        BENCH_FACTORY_OPTIONS,
+        {"template", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
     };
     factory_config_t cfg = {0};
     const char *name = NULL;
     int n = 5, c;
     while ((c = getopt_long(argc, argv, "n:", options, NULL)) != -1) {
+        if (bench_factory_option(c, optarg, &cfg))
+            continue;
         switch (c) {
-        case 's':
-            cfg.store_dir = optarg;
-            break;
-        case 'm':
-            cfg.memory_dir = optarg;
-            break;
-        case 'r':
-            cfg.runtime_dir = optarg;
-            break;
         case 't':
             name = optarg;
             break;
@@ -140,7 +125,8 @@ int main(int argc, char **argv)
     print_stats("clone ready: reseeded, clock set (ms):", clone_ready, n);
     print_stats("PSS of a cold VM, N alive (MB):", cold_pss, n);
     print_stats("PSS of a clone, N alive (MB):", clone_pss, n);
-    printf("clone/cold median ratio: %.3f\n", median(clone_reply, n) / median(cold_reply, n));
+    printf("clone/cold median ratio: %.3f\n",
+           bench_median(clone_reply, n) / bench_median(cold_reply, n));
     factory_template_close(t);
     factory_close(f);
     return 0;
