@@ -203,6 +203,21 @@ static void write_commandline(xml_out_t *o, const hv_vm_spec_t *spec, const lv_x
     close_el(o);
 }
 
+/* After starting QEMU, libvirt reads the vCPU's features back
+ * (qemuProcessFetchGuestCPU, qemu_process.c). Where QEMU has the
+ * "cpu-unavailable-features" capability it does so one qom-get per feature:
+ * ~400 QMP round trips, most of a libvirt start (docs/benchmarks.md,
+ * "Backends"). Without it libvirt takes its x86 path: the feature-words and
+ * filtered-features properties, two qom-gets saying the same on x86. */
+static void write_capabilities(xml_out_t *o)
+{
+    check(o, xmlTextWriterStartElementNS(o->w, BAD_CAST "qemu", BAD_CAST "capabilities", NULL));
+    check(o, xmlTextWriterStartElementNS(o->w, BAD_CAST "qemu", BAD_CAST "del", NULL));
+    attr(o, "capability", LV_CAP_PER_FEATURE_CPU_PROBE);
+    close_el(o);
+    close_el(o);
+}
+
 static void write_domain(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_options_t *opt)
 {
     char name[LV_DOMAIN_NAME_MAX], num[32];
@@ -241,6 +256,7 @@ static void write_domain(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_op
     close_el(o);
     write_devices(o, spec, opt);
     write_commandline(o, spec, opt);
+    write_capabilities(o);
     close_el(o);
 }
 

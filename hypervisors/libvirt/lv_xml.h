@@ -11,12 +11,14 @@
  * descriptor. Template and clones come from the same function, so their
  * device layouts match, which the migration stream requires.
  *
- * What libvirt would add per start and a clone does not need is left out
- * (docs/benchmarks.md, "Backends"): the agent device and the 9p share sit
+ * What libvirt does per start that a clone does not need is cut where the
+ * XML can (docs/benchmarks.md, "Backends"): <qemu:capabilities> drops
+ * "cpu-unavailable-features", so libvirt reads the started vCPU's features
+ * in two QMP calls instead of ~400; the agent device and the 9p share sit
  * on pcie.0 at fixed slots, as with the QEMU backend, so libvirt adds no
- * pcie-root-port (three ports, a spare for hotplug among them, each a
- * device to create, reset and migrate); no USB controller, no balloon.
- * ACPI stays: vmgenid's change notification reaches the guest through it.
+ * pcie-root-port (three, a spare for hotplug among them); no USB
+ * controller, no balloon. ACPI stays: vmgenid's change notification
+ * reaches the guest through it.
  *
  * Pure functions: no libvirt call, no I/O. */
 #ifndef LV_XML_H
@@ -33,6 +35,8 @@
 #define LV_SHARE_TAG       "warmpool"
 #define LV_SLOT_AGENT      "0x02" /* pcie.0 slot: virtio-serial controller or vsock */
 #define LV_SLOT_SHARE      "0x03" /* pcie.0 slot: the 9p share */
+/* the QEMU capability the domain drops (lv_xml.c, write_capabilities) */
+#define LV_CAP_PER_FEATURE_CPU_PROBE "cpu-unavailable-features"
 
 typedef enum lv_mode {
     LV_MODE_BOOT = 0,     /* run the kernel */
