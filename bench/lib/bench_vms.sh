@@ -9,8 +9,10 @@
 #                     end every VM of those templates a run left behind
 #                     (clones, cold boots, template builds; libvirt domains
 #                     and direct QEMUs alike) and remove their runtime
-#                     directories. Only ids made from a listed template's
-#                     name match: other users of RUN_DIR are left alone.
+#                     directories and libvirt's per-domain logs (one file
+#                     per domain ever started, kept by libvirt). Only ids
+#                     made from a listed template's name match: other users
+#                     of RUN_DIR and of libvirt are left alone.
 
 bench_bg_pid=
 
@@ -34,8 +36,10 @@ bench_vm_id_of() {
   [[ $2 =~ ^((build|cold)-)?$1-[0-9a-f]+$ ]]
 }
 
+bench_libvirt_logs=/var/log/libvirt/qemu
+
 bench_vms_cleanup() {
-  local run=$1 t d id name pid
+  local run=$1 t d id name pid f
   shift
   for t in "$@"; do
     # transient domains: destroying one also removes it from libvirt
@@ -56,5 +60,10 @@ bench_vms_cleanup() {
       fi
       rm -rf "$d"
     done
+    for f in "$bench_libvirt_logs"/warmpool-*.log; do
+      id=${f##*/warmpool-}
+      bench_vm_id_of "$t" "${id%.log}" && rm -f "$f"
+    done
   done
+  return 0
 }
