@@ -93,9 +93,26 @@ static void write_pidfile(const lv_vm_t *vm)
         wp_log_warn("libvirt: VM '%s': cannot write '%s'", vm->base.id, path);
 }
 
-/* Kill the domain if it runs; undefine it if someone made it persistent. */
-static int stop_domain(lv_backend_t *lb, const char *name, wp_error_t *err)
+/* libvirt keeps a log file per domain ever started, transient ones too: a
+ * pool would pile up one per clone. The log of a VM we ended ourselves is
+ * removed; that of a VM that died on its own (or failed to start) is kept
+ * for whoever investigates. Only the privileged daemon's path is known. */
+static void forget_log(const lv_backend_t *lb, const char *name)
 {
+    if (strcmp(lb->uri, "qemu:///system") != 0)
+        return;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "/var/log/libvirt/qemu/%s.log", name);
+    if (unlink(path) < 0 && errno != ENOENT)
+        wp_log_debug("libvirt: remove '%s': %s", path, strerror(errno));
+}
+
+/* Kill the domain if it runs (*was_running says whether it did); undefine it if someone made it
+ * persistent. */
+static int stop_domain(lv_backend_t *lb, const char *name, bool *was_running, wp_error_t *err)
+{
+    if (was_running != NULL)
+        *was_running = false;
     wp_error_t lerr = {0};
     _cleanup_domain_ virDomainPtr dom = lv_domain(lb, name, &lerr);
     if (dom == NULL) {
@@ -105,8 +122,11 @@ static int stop_domain(lv_backend_t *lb, const char *name, wp_error_t *err)
             *err = lerr;
         return -1;
     }
-    if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
+    bool active = virDomainIsActive(dom) == 1;
+    if (active && virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
         return lv_error(err, 0, "libvirt: destroy domain '%s'", name);
+    if (was_running != NULL)
+        *was_running = active;
     if (virDomainIsPersistent(dom) == 1 && virDomainUndefine(dom) < 0)
         return lv_error(err, 0, "libvirt: undefine domain '%s'", name);
     return 0;
@@ -115,7 +135,7 @@ static int stop_domain(lv_backend_t *lb, const char *name, wp_error_t *err)
 /* Undo a start that failed: no domain, no files. */
 static void start_failed(lv_vm_t *vm)
 {
-    stop_domain(lv_backend_of(vm->base.backend), vm->name, NULL);
+    stop_domain(lv_backend_of(vm->base.backend), vm->name, NULL, NULL);
     wp_rm_tree(vm->base.runtime_dir, NULL);
     vm_free(vm);
 }
@@ -258,7 +278,9 @@ int lv_save_template(hv_vm_t *hv, const char *state_path, wp_error_t *err)
         ret = lv_migrate(lv_backend_of(vm->base.backend), vm, dom, fd, false, err);
     /* the template is the memory file and the state: the domain has no further use */
     if (ret == 0)
-        ret = stop_domain(lv_backend_of(vm->base.backend), vm->name, err);
+        ret = stop_domain(lv_backend_of(vm->base.backend), vm->name, NULL, err);
+    if (ret == 0)
+        forget_log(lv_backend_of(vm->base.backend), vm->name);
     if (ret == 0) {
         vm->saved = true;
         if (fsync(fd) < 0)
@@ -309,7 +331,10 @@ int lv_query(hv_vm_t *hv, hv_vm_status_t *out, wp_error_t *err)
 int lv_destroy(hv_vm_t *hv, wp_error_t *err)
 {
     lv_vm_t *vm = lv_vm_of(hv);
-    int ret = stop_domain(lv_backend_of(hv->backend), vm->name, err);
+    bool was_running = false;
+    int ret = stop_domain(lv_backend_of(hv->backend), vm->name, &was_running, err);
+    if (ret == 0 && was_running)
+        forget_log(lv_backend_of(hv->backend), vm->name);
     ret = hv_runtime_dir_remove(vm->base.runtime_dir, ret, err);
     if (ret < 0)
         wp_error_wrap(err, "destroy VM '%s'", vm->base.id);

@@ -59,8 +59,13 @@ Test(libvirt_vm, clones_are_libvirt_domains_while_alive_and_gone_after_destroy)
     cr_assert_eq(domain_state(ida), 1, "clone '%s' is not a running libvirt domain", ida);
     cr_assert_eq(domain_state(idb), 1, "clone '%s' is not a running libvirt domain", idb);
     cr_assert_gt(hv_vm_pid(a->vm), 0, "the QEMU pid of a libvirt clone is known");
+    char log[160];
+    snprintf(log, sizeof(log), "/var/log/libvirt/qemu/warmpool-%s.log", ida);
+    cr_assert_eq(access(log, F_OK), 0, "libvirt keeps QEMU's log at '%s'", log);
     vm_destroy_checked(a);
     cr_assert_eq(domain_state(ida), -1, "domain of '%s' still known to libvirt", ida);
+    cr_assert_neq(access(log, F_OK), 0, "'%s' left behind: a pool would pile up one per clone",
+                  log);
     cr_assert_eq(domain_state(idb), 1, "destroying one clone touched the other");
     vm_destroy_checked(b);
     cr_assert_eq(domain_state(idb), -1);
