@@ -5,6 +5,7 @@
 #include <stdio.h>  /* snprintf */
 #include <stdlib.h> /* calloc */
 #include <string.h> /* strchr */
+#include <time.h>   /* CLOCK_MONOTONIC */
 #include <unistd.h> /* access */
 
 #define LV_DEFAULT_EMULATOR "/usr/bin/qemu-system-x86_64"
@@ -26,7 +27,11 @@ static int lv_open(hv_backend_t *be, const hv_backend_config_t *cfg, wp_error_t 
     }
     snprintf(lb->emulator, sizeof(lb->emulator), "%s", emu);
     pthread_mutex_init(&lb->lock, NULL);
-    pthread_cond_init(&lb->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&lb->cond, &ca);
+    pthread_condattr_destroy(&ca);
     be->priv = lb;
     if (lv_conn_open(lb, err) < 0) {
         pthread_mutex_destroy(&lb->lock);

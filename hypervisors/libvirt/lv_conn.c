@@ -17,6 +17,7 @@
 #include <libvirt/virterror.h>
 
 #include "wp_log.h"
+#include "wp_time.h"
 
 /* ---- the process-wide event loop ---- */
 
@@ -160,7 +161,7 @@ static void resync(lv_backend_t *lb)
     for (lv_vm_t *vm = lb->vms; vm != NULL; vm = vm->next) {
         virDomainPtr dom = virDomainLookupByName(lb->conn, vm->name);
         if (dom == NULL || virDomainIsActive(dom) != 1) {
-            wp_log_info("libvirt: domain '%s' stopped while libvirtd was away", vm->name);
+            wp_log_info("libvirt: domain '%s' has stopped (found on a check after a reconnect)", vm->name);
             signal_exit(vm);
         }
         if (dom != NULL)
@@ -201,32 +202,69 @@ static int reopen(lv_backend_t *lb, wp_error_t *err)
     }
     lb->conn = c;
     lb->lifecycle_cb = cb;
+    /* a reconnect (not the first open): libvirtd re-attaches to running
+     * domains in the background after its start, and a domain that dies
+     * before it is back reports no event; look again once it has settled */
+    if (lb->opened_once) {
+        int64_t now = wp_now_mono_ns();
+        lb->resync_due[0] = now + (int64_t)LV_RESYNC_FIRST_MS * 1000000;
+        lb->resync_due[1] = now + (int64_t)LV_RESYNC_LAST_MS * 1000000;
+        pthread_cond_broadcast(&lb->cond);
+    }
+    lb->opened_once = true;
     lb->broken = false;
     resync(lb);
     return 0;
 }
 
+/* Under lb->lock: the earliest pending resync, 0 if none. */
+static int64_t next_resync(const lv_backend_t *lb)
+{
+    int64_t due = 0;
+    for (int i = 0; i < 2; i++)
+        if (lb->resync_due[i] != 0 && (due == 0 || lb->resync_due[i] < due))
+            due = lb->resync_due[i];
+    return due;
+}
+
+/* Under lb->lock: wait for a signal on lb->cond, or until the monotonic time
+ * `until` (0: no limit). The condition variable runs on CLOCK_MONOTONIC. */
+static void wait_until(lv_backend_t *lb, int64_t until)
+{
+    if (until == 0) {
+        pthread_cond_wait(&lb->cond, &lb->lock);
+        return;
+    }
+    struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+    pthread_cond_timedwait(&lb->cond, &lb->lock, &ts);
+}
+
+/* Reopens a lost connection (every LV_RECONNECT_MS while libvirtd is away)
+ * and runs the resyncs a reconnect scheduled. */
 static void *reconnect_main(void *arg)
 {
     lv_backend_t *lb = arg;
     pthread_mutex_lock(&lb->lock);
     while (!lb->closing) {
-        if (!lb->broken) {
-            pthread_cond_wait(&lb->cond, &lb->lock);
+        if (lb->broken) {
+            wp_error_t err = {0};
+            if (reopen(lb, &err) == 0) {
+                wp_log_info("libvirt: reconnected to '%s'", lb->uri);
+                continue;
+            }
+            wp_log_debug("libvirt: %s", err.msg);
+            wait_until(lb, wp_now_mono_ns() + (int64_t)LV_RECONNECT_MS * 1000000);
             continue;
         }
-        wp_error_t err = {0};
-        if (reopen(lb, &err) == 0) {
-            wp_log_info("libvirt: reconnected to '%s'", lb->uri);
+        int64_t due = next_resync(lb);
+        if (due != 0 && wp_now_mono_ns() >= due) {
+            for (int i = 0; i < 2; i++)
+                if (lb->resync_due[i] == due)
+                    lb->resync_due[i] = 0;
+            resync(lb);
             continue;
         }
-        wp_log_debug("libvirt: %s", err.msg);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)LV_RECONNECT_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&lb->cond, &lb->lock, &until);
+        wait_until(lb, due);
     }
     pthread_mutex_unlock(&lb->lock);
     return NULL;

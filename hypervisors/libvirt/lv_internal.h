@@ -14,6 +14,7 @@
 #include <libvirt/libvirt.h> /* virConnectPtr, virDomainPtr */
 #include <pthread.h>         /* pthread_mutex_t */
 #include <stdbool.h>         /* bool */
+#include <stdint.h>          /* int64_t */
 
 #include "hv_backend.h"
 #include "lv_xml.h"
@@ -21,6 +22,8 @@
 #define LV_DEFAULT_URI        "qemu:///system"
 #define LV_MIGRATE_TIMEOUT_MS 120000 /* device state save or load */
 #define LV_RECONNECT_MS       500    /* between attempts while libvirtd is away */
+#define LV_RESYNC_FIRST_MS    2000   /* after a reconnect: look at every VM again */
+#define LV_RESYNC_LAST_MS     10000
 
 typedef struct lv_vm lv_vm_t;
 
@@ -29,9 +32,11 @@ typedef struct lv_backend {
     char emulator[PATH_MAX];
     char version[64];     /* QEMU's, as libvirt reports it */
     pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t cond;  /* connection lost, or closing */
+    pthread_cond_t cond;  /* lost, resync scheduled, or closing (CLOCK_MONOTONIC) */
     virConnectPtr conn;   /* NULL while libvirtd is unreachable */
     bool broken;          /* libvirt closed conn: reopen before use */
+    bool opened_once;
+    int64_t resync_due[2]; /* CLOCK_MONOTONIC ns of pending resyncs, 0: none */
     bool closing;
     int lifecycle_cb; /* callback id on conn, -1 none */
     lv_vm_t *vms;     /* open handles, for events */

@@ -26,6 +26,13 @@ stop_pid() { # pidfile
 case $action in
 start)
   mkdir -p "$daemons"
+  # a pid file of an earlier run whose process is gone (or is now another
+  # program) must not make `stop` kill whatever has that pid today
+  for f in "$daemons"/libvirtd.pid "$daemons"/virtlogd.pid; do
+    [ -f "$f" ] || continue
+    name=$(basename "$f" .pid)
+    [ "$(cat "/proc/$(cat "$f")/comm" 2>/dev/null)" = "$name" ] || rm -f "$f"
+  done
   if answers; then
     echo "libvirt_fixture: using the libvirtd already running" >&2
     exit 0

@@ -17,6 +17,7 @@
 
 #include "vm_helpers.h"
 #include "wp_fs.h"
+#include "wp_log.h"
 #include "wp_time.h"
 
 static void quiet(void *opaque, virErrorPtr e)
@@ -27,6 +28,8 @@ static void quiet(void *opaque, virErrorPtr e)
 static void setup(void)
 {
     virSetErrorFunc(NULL, quiet);
+    if (getenv("WP_TEST_DEBUG"))
+        wp_log_set_level(WP_LOG_DEBUG);
     vm_env_setup();
 }
 
