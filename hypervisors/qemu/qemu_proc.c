@@ -5,15 +5,16 @@
 #include <fcntl.h>       /* open, fcntl */
 #include <limits.h>      /* PATH_MAX, INT_MAX */
 #include <poll.h>        /* poll */
-#include <signal.h>      /* SIGKILL, sigprocmask */
+#include <signal.h>      /* SIGKILL, sigset_t */
+#include <spawn.h>       /* posix_spawn */
 #include <stdio.h>       /* snprintf */
 #include <stdlib.h>      /* strtol */
 #include <string.h>      /* strlen, memcmp */
 #include <sys/socket.h>  /* socket, bind, listen */
-#include <sys/syscall.h> /* SYS_pidfd_open, SYS_pidfd_send_signal, SYS_close_range */
+#include <sys/syscall.h> /* SYS_pidfd_open, SYS_pidfd_send_signal */
 #include <sys/un.h>      /* sockaddr_un */
 #include <sys/wait.h>    /* waitpid */
-#include <unistd.h>      /* fork, execv, dup2 */
+#include <unistd.h>      /* environ */
 
 #include "qemu_argv.h"
 #include "wp_cleanup.h"
@@ -37,48 +38,57 @@ int qemu_listen_unix(const char *path, wp_error_t *err)
     return wp_steal_fd(&fd);
 }
 
-/* In the child between fork and exec: async-signal-safe calls only. */
-static void child_exec(char *const argv[], int qmp_fd, int agent_fd, int log_fd, int null_fd)
+/* A copy of fd at 16 or above, close-on-exec: the spawn's dup2s onto 0-4
+ * then never overwrite a source that happens to sit there. */
+static int lift(int fd)
 {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL); /* the daemon's blocked signals are not QEMU's */
-    if (setsid() < 0)
-        _exit(126);
-    /* Lift every source above the targets first so no dup2 overwrites a source. */
-    int q = fcntl(qmp_fd, F_DUPFD_CLOEXEC, 16);
-    int a = agent_fd >= 0 ? fcntl(agent_fd, F_DUPFD_CLOEXEC, 16) : -1;
-    int l = fcntl(log_fd, F_DUPFD_CLOEXEC, 16);
-    int n = fcntl(null_fd, F_DUPFD_CLOEXEC, 16);
-    if (q < 0 || l < 0 || n < 0 || (agent_fd >= 0 && a < 0))
-        _exit(126);
-    /* dup2 leaves the new fds without FD_CLOEXEC: exactly these survive exec */
-    if (dup2(n, STDIN_FILENO) < 0 || dup2(l, STDOUT_FILENO) < 0 || dup2(l, STDERR_FILENO) < 0 ||
-        dup2(q, QEMU_QMP_FD) < 0 || (a >= 0 && dup2(a, QEMU_AGENT_FD) < 0))
-        _exit(126);
-    int first = a >= 0 ? QEMU_AGENT_FD + 1 : QEMU_AGENT_FD;
-    /* fds another thread opened without O_CLOEXEC must not reach QEMU */
-    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) < 0)
-        for (int fd = first; fd < 4096; fd++)
-            close(fd);
-    execv(argv[0], argv);
-    static const char msg[] = "warmpool: exec of QEMU failed\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    (void)w;
-    _exit(127);
+    return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 16);
 }
 
+/* posix_spawn, not fork: glibc's spawn shares the daemon's memory with the
+ * child until exec (CLONE_VM | CLONE_VFORK), where fork would copy the page
+ * tables of a many-threaded daemon under its mm lock at every refill, and
+ * every other thread touching memory meanwhile would wait (an acquire's
+ * latency tail). */
 int qemu_proc_spawn(qemu_proc_t *p, char *const argv[], int qmp_fd, int agent_fd, int log_fd,
                     wp_error_t *err)
 {
     _cleanup_close_ int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd < 0)
         return wp_error_errno(err, errno, "open '/dev/null'");
-    pid_t pid = fork();
-    if (pid < 0)
-        return wp_error_errno(err, errno, "fork for '%s'", argv[0]);
-    if (pid == 0)
-        child_exec(argv, qmp_fd, agent_fd, log_fd, null_fd);
+    _cleanup_close_ int q = lift(qmp_fd);
+    _cleanup_close_ int a = lift(agent_fd);
+    _cleanup_close_ int l = lift(log_fd);
+    _cleanup_close_ int n = lift(null_fd);
+    if (q < 0 || l < 0 || n < 0 || (agent_fd >= 0 && a < 0))
+        return wp_error_errno(err, errno, "spawn '%s': duplicate its fds", argv[0]);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    /* dup2 leaves the new fds without FD_CLOEXEC: exactly these survive exec */
+    posix_spawn_file_actions_adddup2(&fa, n, STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, l, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, l, STDERR_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, q, QEMU_QMP_FD);
+    if (a >= 0)
+        posix_spawn_file_actions_adddup2(&fa, a, QEMU_AGENT_FD);
+    /* fds another thread opened without O_CLOEXEC must not reach QEMU */
+    posix_spawn_file_actions_addclosefrom_np(&fa, a >= 0 ? QEMU_AGENT_FD + 1 : QEMU_AGENT_FD);
+    /* the daemon's blocked and ignored signals are not QEMU's */
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+        return wp_error_errno(err, rc, "start QEMU '%s'", argv[0]);
     *p = (qemu_proc_t){.pid = pid, .pidfd = -1, .is_child = true};
     /* race-free for our own child: it cannot be reaped by anyone else meanwhile */
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);

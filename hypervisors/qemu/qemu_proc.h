@@ -1,4 +1,4 @@
-/* qemu_proc.h - the QEMU process: listening sockets it inherits, fork/exec,
+/* qemu_proc.h - the QEMU process: listening sockets it inherits, spawn,
  * pidfile, exit detection and waiting by pidfd (so waiting has a deadline and
  * works for a QEMU another process started), SIGKILL, and its log's tail for
  * error messages.
@@ -18,7 +18,7 @@
 typedef struct qemu_proc {
     pid_t pid;     /* 0 when none */
     int pidfd;     /* -1 when none; readable once the process has exited */
-    bool is_child; /* we forked it, so waitpid reaps it */
+    bool is_child; /* we spawned it, so waitpid reaps it */
     bool exited;
     int status; /* waitpid status, when is_child && exited */
 } qemu_proc_t;
@@ -31,7 +31,7 @@ typedef struct qemu_proc {
 /* A listening unix stream socket at path (CLOEXEC), for QEMU to inherit. */
 int qemu_listen_unix(const char *path, wp_error_t *err);
 
-/* fork/exec argv (argv[0] an absolute path) in a new session. The child gets
+/* posix_spawn argv (argv[0] an absolute path) in a new session. The child gets
  * stdin from /dev/null, stdout and stderr on log_fd, qmp_fd and agent_fd
  * (-1: none) as QEMU_QMP_FD and QEMU_AGENT_FD, and no other fd. */
 int qemu_proc_spawn(qemu_proc_t *p, char *const argv[], int qmp_fd, int agent_fd, int log_fd,
