@@ -76,5 +76,7 @@ int hv_runtime_dir_mark(const char *dir, const char *backend, wp_error_t *err);
  * no command line), and read it back for attach (default: the unix socket). */
 int hv_endpoint_write(const char *runtime_dir, const char *endpoint, wp_error_t *err);
 void hv_endpoint_read(const char *runtime_dir, char *out, size_t len);
+/* s with ',' doubled, as QEMU's option syntax wants (malloc'd; NULL on ENOMEM). */
+char *hv_opts_escape(const char *s);
 
 #endif

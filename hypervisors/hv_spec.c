@@ -7,6 +7,7 @@
 #include <errno.h>    /* EINVAL */
 #include <fcntl.h>    /* open */
 #include <libgen.h>   /* dirname */
+#include <stdlib.h>   /* malloc */
 #include <stdio.h>    /* snprintf */
 #include <string.h>   /* strlen, strspn */
 #include <sys/stat.h> /* mkdir, chmod */
@@ -150,4 +151,23 @@ int hv_runtime_dir_remove(const char *dir, int ret, wp_error_t *err)
         return -1;
     }
     return ret;
+}
+
+/* QemuOpts/keyval values escape ',' as ",,": a path with a comma stays one value. */
+char *hv_opts_escape(const char *s)
+{
+    size_t commas = 0;
+    for (const char *p = s; *p; p++)
+        commas += *p == ',';
+    char *out = malloc(strlen(s) + commas + 1);
+    if (out == NULL)
+        return NULL;
+    char *o = out;
+    for (const char *p = s; *p; p++) {
+        *o++ = *p;
+        if (*p == ',')
+            *o++ = ',';
+    }
+    *o = '\0';
+    return out;
 }

@@ -59,25 +59,6 @@ static void qemu_arg(xml_out_t *o, const char *value)
     close_el(o);
 }
 
-/* QemuOpts values escape ',' as ",,": a path with a comma stays one value. */
-static char *opts_escape(const char *s)
-{
-    size_t commas = 0;
-    for (const char *p = s; *p; p++)
-        commas += *p == ',';
-    char *out = malloc(strlen(s) + commas + 1);
-    if (out == NULL)
-        return NULL;
-    char *q = out;
-    for (const char *p = s; *p; p++) {
-        *q++ = *p;
-        if (*p == ',')
-            *q++ = ',';
-    }
-    *q = '\0';
-    return out;
-}
-
 void lv_domain_name(const char *id, char *out, size_t len)
 {
     snprintf(out, len, "%s%s", LV_DOMAIN_PREFIX, id);
@@ -183,7 +164,7 @@ static void write_devices(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_o
 /* The guest RAM on the template's memory file, and -incoming defer for a clone. */
 static void write_commandline(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_options_t *opt)
 {
-    _cleanup_free_ char *mem = opts_escape(spec->memory_file);
+    _cleanup_free_ char *mem = hv_opts_escape(spec->memory_file);
     if (mem == NULL) {
         o->bad = true;
         return;

@@ -41,33 +41,14 @@ __attribute__((format(printf, 2, 3))) static void add(argv_builder_t *b, const c
     b->v[++b->n] = NULL;
 }
 
-/* QemuOpts/keyval values escape ',' as ",,": a path with a comma stays one value. */
-static char *esc(const char *s)
-{
-    size_t commas = 0;
-    for (const char *p = s; *p; p++)
-        commas += *p == ',';
-    char *out = malloc(strlen(s) + commas + 1);
-    if (out == NULL)
-        return NULL;
-    char *o = out;
-    for (const char *p = s; *p; p++) {
-        *o++ = *p;
-        if (*p == ',')
-            *o++ = ',';
-    }
-    *o = '\0';
-    return out;
-}
-
 char **qemu_argv_build(const char *binary, const hv_vm_spec_t *spec, qemu_mode_t mode,
                        wp_error_t *err)
 {
     if (hv_spec_check(spec, err) < 0)
         return NULL;
-    _cleanup_free_ char *mem = esc(spec->memory_file);
-    _cleanup_free_ char *share = spec->share_dir ? esc(spec->share_dir) : NULL;
-    _cleanup_free_ char *machine = esc(spec->machine);
+    _cleanup_free_ char *mem = hv_opts_escape(spec->memory_file);
+    _cleanup_free_ char *share = spec->share_dir ? hv_opts_escape(spec->share_dir) : NULL;
+    _cleanup_free_ char *machine = hv_opts_escape(spec->machine);
     argv_builder_t b = {0};
     if (mem == NULL || machine == NULL || (spec->share_dir != NULL && share == NULL))
         b.failed = true;

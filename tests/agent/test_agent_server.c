@@ -456,6 +456,20 @@ Test(agent_server, shutdown_powers_off_even_when_the_host_left_before_the_reply)
     agent_server_free(a.srv);
 }
 
+/* Make h's connection non-blocking on the agent's side (as vsock's are)
+ * with small socket buffers, and send 200 requests whose replies (~270
+ * bytes each) overflow them unless h reads. */
+static void flood_small_nonblocking(host_t *h)
+{
+    int small = 4096;
+    cr_assert_eq(setsockopt(h->guest_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    cr_assert_eq(setsockopt(h->w.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    cr_assert_eq(fcntl(h->guest_fd, F_SETFL, O_NONBLOCK), 0);
+    wire_call_t c;
+    for (uint32_t id = 1; id <= 200; id++)
+        wire_send(&h->w, id, WP_FRAME_REQUEST, &call_random(&c, AGENT_SAMPLE_MAX)->base);
+}
+
 /* A host that sends requests and never reads the replies: on a
  * non-blocking connection (as vsock's are) the agent gives up on it after
  * AGENT_WRITE_TIMEOUT_MS and serves the other host, instead of blocking. */
@@ -467,13 +481,8 @@ Test(agent_server, a_host_that_stops_reading_is_dropped_and_others_are_served, .
     host_t stuck, other;
     host_connect(&a, &stuck, false, false);
     host_connect(&a, &other, false, false);
-    int small = 4096;
-    cr_assert_eq(setsockopt(stuck.guest_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
-    cr_assert_eq(setsockopt(stuck.w.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
-    cr_assert_eq(fcntl(stuck.guest_fd, F_SETFL, O_NONBLOCK), 0);
     wire_call_t c;
-    for (uint32_t id = 1; id <= 200; id++)
-        wire_send(&stuck.w, id, WP_FRAME_REQUEST, &call_random(&c, AGENT_SAMPLE_MAX)->base);
+    flood_small_nonblocking(&stuck);
     wire_send(&other.w, 1, WP_FRAME_REQUEST, &call_ping(&c, 9)->base);
     drain(&a);
     cr_assert_eq(agent_server_connections(a.srv), 1, "the host that reads nothing was dropped");
@@ -514,13 +523,7 @@ Test(agent_server, a_host_that_reads_late_gets_every_reply, .timeout = 30)
     agent_up(&a);
     host_t slow;
     host_connect(&a, &slow, false, false);
-    int small = 4096;
-    cr_assert_eq(setsockopt(slow.guest_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
-    cr_assert_eq(setsockopt(slow.w.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
-    cr_assert_eq(fcntl(slow.guest_fd, F_SETFL, O_NONBLOCK), 0);
-    wire_call_t c;
-    for (uint32_t id = 1; id <= 200; id++)
-        wire_send(&slow.w, id, WP_FRAME_REQUEST, &call_random(&c, AGENT_SAMPLE_MAX)->base);
+    flood_small_nonblocking(&slow);
     loop_thread_t t = {.srv = a.srv};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, run_loop, &t), 0);
