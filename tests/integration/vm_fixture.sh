@@ -42,6 +42,10 @@ cleanup)
         virsh -c qemu:///system destroy "$dom" >/dev/null 2>&1 || true
       fi
     done
+    # libvirt keeps the log of a domain that died on its own (the suites kill
+    # some on purpose, and a rejected state ends one): those of this root go
+    # (libvirt writes QEMU's command line, which names the root, into each)
+    grep -lF "$root/" /var/log/libvirt/qemu/warmpool-*.log 2>/dev/null | xargs -r rm -f
   fi
   rm -rf "$root"
   ;;
