@@ -65,6 +65,8 @@ void hv_spec_agent_endpoint(const hv_vm_spec_t *spec, char *out, size_t len);
 /* Create a VM's runtime directory, mode 0700 (its sockets control the VM); an
  * existing empty one is accepted, a used one is EEXIST. */
 int hv_runtime_dir_create(const char *dir, wp_error_t *err);
+/* Write text to the file `name` in a runtime directory (mode 0600, replaced). */
+int hv_runtime_file_write(const char *dir, const char *name, const char *text, wp_error_t *err);
 /* Remove it and all in it (destroy). Returns ret, or -1 with err set if ret
  * was 0 and the removal failed: the first failure is the one reported. */
 int hv_runtime_dir_remove(const char *dir, int ret, wp_error_t *err);

@@ -100,14 +100,19 @@ int hv_runtime_dir_create(const char *dir, wp_error_t *err)
     return 0;
 }
 
-int hv_endpoint_write(const char *runtime_dir, const char *endpoint, wp_error_t *err)
+int hv_runtime_file_write(const char *dir, const char *name, const char *text, wp_error_t *err)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s", runtime_dir, HV_ENDPOINT_FILE);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return wp_error_errno(err, errno, "create '%s'", path);
-    return wp_write_all(fd, endpoint, strlen(endpoint), err);
+    return wp_write_all(fd, text, strlen(text), err);
+}
+
+int hv_endpoint_write(const char *runtime_dir, const char *endpoint, wp_error_t *err)
+{
+    return hv_runtime_file_write(runtime_dir, HV_ENDPOINT_FILE, endpoint, err);
 }
 
 void hv_endpoint_read(const char *runtime_dir, char *out, size_t len)
@@ -123,12 +128,7 @@ void hv_endpoint_read(const char *runtime_dir, char *out, size_t len)
 
 int hv_runtime_dir_mark(const char *dir, const char *backend, wp_error_t *err)
 {
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s", dir, HV_BACKEND_FILE);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return wp_error_errno(err, errno, "create '%s'", path);
-    return wp_write_all(fd, backend, strlen(backend), err);
+    return hv_runtime_file_write(dir, HV_BACKEND_FILE, backend, err);
 }
 
 int hv_runtime_dir_backend(const char *runtime_dir, char *out, size_t len, wp_error_t *err)

@@ -161,7 +161,8 @@ static void resync(lv_backend_t *lb)
     for (lv_vm_t *vm = lb->vms; vm != NULL; vm = vm->next) {
         virDomainPtr dom = virDomainLookupByName(lb->conn, vm->name);
         if (dom == NULL || virDomainIsActive(dom) != 1) {
-            wp_log_info("libvirt: domain '%s' has stopped (found on a check after a reconnect)", vm->name);
+            wp_log_info("libvirt: domain '%s' has stopped (found on a check after a reconnect)",
+                        vm->name);
             signal_exit(vm);
         }
         if (dom != NULL)

@@ -85,12 +85,11 @@ static void write_pidfile(const lv_vm_t *vm)
 {
     if (vm->base.pid <= 0)
         return;
-    char path[PATH_MAX + 16], text[32];
-    snprintf(path, sizeof(path), "%s/%s", vm->base.runtime_dir, HV_PIDFILE);
-    int len = snprintf(text, sizeof(text), "%d\n", (int)vm->base.pid);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || wp_write_all(fd, text, (size_t)len, NULL) < 0)
-        wp_log_warn("libvirt: VM '%s': cannot write '%s'", vm->base.id, path);
+    char text[32];
+    snprintf(text, sizeof(text), "%d\n", (int)vm->base.pid);
+    wp_error_t err = {0};
+    if (hv_runtime_file_write(vm->base.runtime_dir, HV_PIDFILE, text, &err) < 0)
+        wp_log_warn("libvirt: VM '%s': %s", vm->base.id, err.msg);
 }
 
 /* libvirt keeps a log file per domain ever started, transient ones too: a
@@ -232,26 +231,26 @@ static virDomainPtr live_domain(lv_vm_t *vm, const char *what, wp_error_t *err)
     return dom;
 }
 
-int lv_pause(hv_vm_t *hv, wp_error_t *err)
+/* One libvirt call on a live domain (pause, resume). */
+static int on_domain(hv_vm_t *hv, const char *what, int (*call)(virDomainPtr), wp_error_t *err)
 {
     lv_vm_t *vm = lv_vm_of(hv);
-    _cleanup_domain_ virDomainPtr dom = live_domain(vm, "pause", err);
+    _cleanup_domain_ virDomainPtr dom = live_domain(vm, what, err);
     if (dom == NULL)
         return -1;
-    if (virDomainSuspend(dom) < 0)
-        return lv_error(err, 0, "pause VM '%s'", vm->base.id);
+    if (call(dom) < 0)
+        return lv_error(err, 0, "%s VM '%s'", what, vm->base.id);
     return 0;
+}
+
+int lv_pause(hv_vm_t *hv, wp_error_t *err)
+{
+    return on_domain(hv, "pause", virDomainSuspend, err);
 }
 
 int lv_resume(hv_vm_t *hv, wp_error_t *err)
 {
-    lv_vm_t *vm = lv_vm_of(hv);
-    _cleanup_domain_ virDomainPtr dom = live_domain(vm, "resume", err);
-    if (dom == NULL)
-        return -1;
-    if (virDomainResume(dom) < 0)
-        return lv_error(err, 0, "resume VM '%s'", vm->base.id);
-    return 0;
+    return on_domain(hv, "resume", virDomainResume, err);
 }
 
 int lv_save_template(hv_vm_t *hv, const char *state_path, wp_error_t *err)

@@ -181,16 +181,10 @@ void qemu_proc_exit_reason(const qemu_proc_t *p, char *out, size_t len)
 
 int qemu_pidfile_write(const char *runtime_dir, pid_t pid, wp_error_t *err)
 {
-    char path[PATH_MAX], text[32];
-    snprintf(path, sizeof(path), "%s/%s", runtime_dir, HV_PIDFILE);
-    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return wp_error_errno(err, errno, "create '%s'", path);
+    char text[32];
+    snprintf(text, sizeof(text), "%d\n", (int)pid);
     /* no fsync: the runtime directory does not outlive a host reboot, nor does QEMU */
-    if (wp_write_all(fd, text, (size_t)n, err) < 0)
-        return wp_error_wrap(err, "write '%s'", path);
-    return 0;
+    return hv_runtime_file_write(runtime_dir, HV_PIDFILE, text, err);
 }
 
 int qemu_pidfile_read(const char *runtime_dir, pid_t *pid, wp_error_t *err)
