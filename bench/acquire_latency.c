@@ -17,7 +17,11 @@
  *                                         once K*N VMs are warm again)
  *                       [--threads]      (clients as threads of this process)
  *                       [--health]       (time the health call instead: the
- *                                         transport and server alone, no VM) */
+ *                                         transport and server alone, no VM)
+ *                       [--settle MS]    (with --hold: start a round MS after
+ *                                         the pool is full again)
+ *                       [--samples FILE] (every hit: client, start, round
+ *                                         trip, daemon's share) */
 #include <errno.h>    /* EAGAIN */
 #include <stdbool.h>  /* bool */
 #include <getopt.h>   /* getopt_long */
@@ -40,9 +44,17 @@ typedef struct opts {
     double duration_s;
     bool hold;
     int rounds;
-    bool health;  /* time a health call instead: the transport alone */
-    bool threads; /* clients as threads, not processes */
+    bool health;         /* time a health call instead: the transport alone */
+    bool threads;        /* clients as threads, not processes */
+    int settle_ms;       /* --hold: wait this long once the pool is full */
+    const char *samples; /* write every hit here */
 } opts_t;
+
+/* What a release needs of a lease (a whole pool_lease_t is ~12 kB). */
+typedef struct held {
+    char id[POOL_VM_ID_MAX];
+    char token[POOL_TOKEN_HEX_LEN + 1];
+} held_t;
 
 typedef struct client {
     const opts_t *o;
@@ -51,7 +63,8 @@ typedef struct client {
     int64_t end_ns;           /* 0: count mode */
     double *lat_ms;           /* hits' round trips */
     double *wait_ms;          /* the daemon's time in pool_acquire, per hit */
-    pool_lease_t *held;
+    double *start_ms;         /* when each hit's call began (CLOCK_MONOTONIC) */
+    held_t *held;
     int n, cap, misses, errors;
     int round_start; /* first of this round's leases in held[] */
     wp_error_t err;  /* the first error */
@@ -72,12 +85,30 @@ static int grow(client_t *c)
     double *wait = realloc(c->wait_ms, (size_t)cap * sizeof(*wait));
     if (wait != NULL)
         c->wait_ms = wait;
-    pool_lease_t *held = realloc(c->held, (size_t)cap * sizeof(*held));
+    double *start = realloc(c->start_ms, (size_t)cap * sizeof(*start));
+    if (start != NULL)
+        c->start_ms = start;
+    held_t *held = realloc(c->held, (size_t)cap * sizeof(*held));
     if (held != NULL)
         c->held = held;
-    if (lat == NULL || wait == NULL || held == NULL)
+    if (lat == NULL || wait == NULL || start == NULL || held == NULL)
         return -1;
     c->cap = cap;
+    return 0;
+}
+
+/* Room for `more` hits, its pages touched: no allocation or page fault of
+ * the bench's own runs beside the calls it times. */
+static int reserve(client_t *c, int more)
+{
+    while (c->cap - c->n < more)
+        if (grow(c) < 0)
+            return -1;
+    size_t from = (size_t)c->n, len = (size_t)(c->cap - c->n);
+    memset(c->lat_ms + from, 0, len * sizeof(*c->lat_ms));
+    memset(c->wait_ms + from, 0, len * sizeof(*c->wait_ms));
+    memset(c->start_ms + from, 0, len * sizeof(*c->start_ms));
+    memset(c->held + from, 0, len * sizeof(*c->held));
     return 0;
 }
 
@@ -91,6 +122,8 @@ static void *run_client(void *arg)
     api_health_t h;
     if (api != NULL && api_client_health(api, &h, &err) < 0)
         note_error(c, &err);
+    if (reserve(c, c->o->acquires) < 0)
+        fprintf(stderr, "client: out of memory\n");
     pthread_barrier_wait(c->start);
     if (api == NULL) {
         note_error(c, &err);
@@ -120,7 +153,10 @@ static void *run_client(void *arg)
             break;
         c->lat_ms[c->n] = ms;
         c->wait_ms[c->n] = l.wait_ms;
-        c->held[c->n++] = l;
+        c->start_ms[c->n] = (double)t0 / 1e6;
+        snprintf(c->held[c->n].id, sizeof(c->held[c->n].id), "%s", l.vm.id);
+        snprintf(c->held[c->n].token, sizeof(c->held[c->n].token), "%s", l.token);
+        c->n++;
         if (c->o->health)
             continue;
         if (!c->o->hold && api_client_release(api, l.vm.id, l.token, NULL, &err) < 0)
@@ -130,7 +166,7 @@ static void *run_client(void *arg)
     if (c->o->hold)
         pthread_barrier_wait(c->done);
     for (int i = c->round_start; c->o->hold && !c->o->health && i < c->n; i++)
-        if (api_client_release(api, c->held[i].vm.id, c->held[i].token, NULL, &err) < 0)
+        if (api_client_release(api, c->held[i].id, c->held[i].token, NULL, &err) < 0)
             note_error(c, &err);
     api_client_close(api);
     return NULL;
@@ -151,11 +187,37 @@ static double quantile(const double *v, int n, double q)
     return v[(rank > n ? n : rank) - 1];
 }
 
+/* Every hit, one line each: client, start (ms since the first hit),
+ * round trip and the daemon's share (ms), for plots and for finding when
+ * the slow ones happen. */
+static int write_samples(const char *path, const client_t *cl, int clients)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    double first = 0;
+    for (int i = 0; i < clients; i++)
+        for (int j = 0; j < cl[i].n; j++)
+            if (first == 0 || cl[i].start_ms[j] < first)
+                first = cl[i].start_ms[j];
+    /* CLOCK_MONOTONIC of the first hit, to line samples up with a trace
+     * (perf record -k CLOCK_MONOTONIC) */
+    fprintf(f, "# first hit at %.3f ms CLOCK_MONOTONIC\n", first);
+    fprintf(f, "client start_ms round_trip_ms daemon_ms\n");
+    for (int i = 0; i < clients; i++)
+        for (int j = 0; j < cl[i].n; j++)
+            fprintf(f, "%d %.3f %.3f %.3f\n", i, cl[i].start_ms[j] - first, cl[i].lat_ms[j],
+                    cl[i].wait_ms[j]);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: acquire_latency_bin [--socket URL] [--template NAME] [--clients K] "
                     "[--acquires N | --threads --duration SEC] [--hold [--rounds R]] [--threads] "
-                    "[--health]\n");
+                    "[--health] [--settle MS] [--samples FILE]\n");
     return 2;
 }
 
@@ -190,8 +252,8 @@ static int wait_warm(const opts_t *o, unsigned want, wp_error_t *err)
     return ret;
 }
 
-/* What a client process hands back: counts, then lat[acquires] and
- * wait[acquires]. */
+/* What a client process hands back: counts, then lat[acquires],
+ * wait[acquires] and start[acquires]. */
 typedef struct result {
     int n, misses, errors;
     wp_error_t err;
@@ -221,6 +283,7 @@ static void child_run(client_t *c, result_t *r, int acquires)
     for (int j = 0; j < r->n && j < acquires; j++) {
         r->ms[j] = c->lat_ms[before + j];
         r->ms[acquires + j] = c->wait_ms[before + j];
+        r->ms[2 * acquires + j] = c->start_ms[before + j];
     }
 }
 
@@ -231,7 +294,8 @@ static void child_merge(client_t *c, const result_t *r, int acquires)
         if (c->n == c->cap && grow(c) < 0)
             break;
         c->lat_ms[c->n] = r->ms[j];
-        c->wait_ms[c->n++] = r->ms[acquires + j];
+        c->wait_ms[c->n] = r->ms[acquires + j];
+        c->start_ms[c->n++] = r->ms[2 * acquires + j];
     }
     c->misses += r->misses;
     if (r->errors > 0 && c->errors == 0)
@@ -242,7 +306,7 @@ static void child_merge(client_t *c, const result_t *r, int acquires)
 /* One round: every client connects, then all start together. */
 static double run_round(opts_t *o, client_t *cl, pthread_t *th)
 {
-    size_t slot_size = sizeof(result_t) + 2 * (size_t)o->acquires * sizeof(double);
+    size_t slot_size = sizeof(result_t) + 3 * (size_t)o->acquires * sizeof(double);
     slot_size = (slot_size + 63) & ~(size_t)63;
     size_t len = sizeof(shared_t) + (size_t)o->clients * slot_size;
     shared_t *sh = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -305,7 +369,8 @@ int main(int argc, char **argv)
         {"clients", required_argument, NULL, 'c'},  {"acquires", required_argument, NULL, 'n'},
         {"duration", required_argument, NULL, 'd'}, {"hold", no_argument, NULL, 'h'},
         {"rounds", required_argument, NULL, 'r'},   {"health", no_argument, NULL, 'H'},
-        {"threads", no_argument, NULL, 'T'},        {NULL, 0, NULL, 0},
+        {"threads", no_argument, NULL, 'T'},        {"settle", required_argument, NULL, 'S'},
+        {"samples", required_argument, NULL, 'o'},  {NULL, 0, NULL, 0},
     };
     opts_t o = {.url = POOL_DEFAULT_API_SOCKET,
                 .tpl = "bench",
@@ -342,6 +407,12 @@ int main(int argc, char **argv)
         case 'T':
             o.threads = true;
             break;
+        case 'S':
+            o.settle_ms = atoi(optarg);
+            break;
+        case 'o':
+            o.samples = optarg;
+            break;
         default:
             return usage();
         }
@@ -360,6 +431,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "round %d: %s\n", r + 1, err.msg);
             return 1;
         }
+        if (o.settle_ms > 0)
+            usleep((useconds_t)o.settle_ms * 1000);
         wall_s += run_round(&o, cl, th);
     }
     int total = 0, misses = 0, errors = 0;
@@ -382,6 +455,8 @@ int main(int argc, char **argv)
             all[k] = cl[i].lat_ms[j];
             daemon[k] = cl[i].wait_ms[j];
         }
+    if (o.samples != NULL && write_samples(o.samples, cl, o.clients) < 0)
+        return 1;
     qsort(all, (size_t)total, sizeof(*all), cmp_double);
     qsort(daemon, (size_t)total, sizeof(*daemon), cmp_double);
     printf("template '%s', %d clients, %d round(s), %.1f s: %d hits, %d misses (fail-fast), %d "
@@ -401,6 +476,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.clients; i++) {
         free(cl[i].lat_ms);
         free(cl[i].wait_ms);
+        free(cl[i].start_ms);
         free(cl[i].held);
     }
     free(all);

@@ -229,6 +229,11 @@ static pool_t *pool_alloc(const pool_options_t *opt, wp_error_t *err)
     pool->src = opt->source;
     pool->sizing = POOL_SIZING_DEFAULTS;
     pool->tick_ms = opt->sizing_tick_ms > 0 ? opt->sizing_tick_ms : 1000;
+    pool->refill_quiet_ns = opt->refill_quiet_ns < 0    ? 0
+                            : opt->refill_quiet_ns == 0 ? POOL_REFILL_QUIET_DEFAULT_NS
+                                                        : opt->refill_quiet_ns;
+    pool->refill_hold_max_ns =
+        opt->refill_hold_max_ns > 0 ? opt->refill_hold_max_ns : POOL_REFILL_HOLD_MAX_DEFAULT_NS;
     pool->n_workers = opt->config->refill_concurrency ? opt->config->refill_concurrency : 1;
     atomic_store(&pool->gen, 1);
     pthread_mutex_init(&pool->tpl_lock, NULL);

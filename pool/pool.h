@@ -53,7 +53,15 @@ typedef struct pool_options {
     pool_source_t source;         /* borrowed; must outlive the pool */
     size_t journal_compact_bytes; /* 0: POOL_JOURNAL_COMPACT_DEFAULT */
     int sizing_tick_ms;           /* auto sizing and housekeeping period; 0: 1000 */
+    /* Acquires come first: after an acquire that took a warm VM, refill
+     * clones wait until acquires pause for refill_quiet_ns, at most
+     * refill_hold_max_ns after the burst's first acquire (0: the defaults
+     * below; refill_quiet_ns < 0: no wait). */
+    int64_t refill_quiet_ns, refill_hold_max_ns;
 } pool_options_t;
+
+#define POOL_REFILL_QUIET_DEFAULT_NS    (5 * 1000000ll)
+#define POOL_REFILL_HOLD_MAX_DEFAULT_NS (50 * 1000000ll)
 
 /* What pool_open found and did. */
 typedef struct pool_recovery {

@@ -61,7 +61,7 @@ static int acquire_warm(pool_t *pool, pool_tpl_t *t, bool hot_only, pool_lease_t
     while ((vm = hot_only ? pool_warm_take_hot(pool, t, POOL_VM_ACQUIRING)
                           : pool_warm_take(pool, t, POOL_VM_ACQUIRING, true)) != NULL) {
         atomic_fetch_sub(&t->supply, 1);
-        pool_kick_refill(pool); /* the replacement starts now, not after the lease */
+        pool_refill_note_take(pool, t); /* the replacement starts once the burst ends */
         if (atomic_load(&vm->exited)) {
             pool_counter_inc(&t->stats.deaths);
             discard(pool, vm, "exited while warm");

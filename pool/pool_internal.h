@@ -93,6 +93,7 @@ struct pool_tpl {
     _Atomic int supply;
     _Atomic int warm, cloning, leased, dead;
     _Atomic int64_t backoff_until_ns; /* no refill clones before this (monotonic) */
+    _Atomic bool ran_dry; /* an acquire took the last warm VM: refill without a burst hold */
     _Atomic unsigned fail_streak;
     _Atomic uint64_t demand;                /* acquires since the last tick */
     _Atomic uint64_t clone_ns_sum, clone_n; /* clone times since the last tick */
@@ -117,6 +118,11 @@ struct pool {
     pthread_t *workers;
     sem_t refill_sem;           /* kicks for the refill workers */
     _Atomic unsigned refill_rr; /* where the next worker starts scanning templates */
+    /* An acquire burst in progress (monotonic ns; 0: none): refill clones
+     * wait for it to end (pool_refill_note_take) */
+    _Atomic int64_t burst_start_ns, burst_last_ns;
+    int64_t refill_quiet_ns, refill_hold_max_ns; /* pool_options_t; quiet 0: no hold */
+    _Atomic int refill_soon_waiters; /* workers in a timed wait of <= refill_hold_max_ns */
 
     int epfd, wake_fd, timer_fd; /* the watcher's epoll set, its wakeup eventfd and tick timer */
     pthread_t watcher;
@@ -191,6 +197,13 @@ void pool_refill_donate(pool_t *pool, pool_tpl_t *tpl, pool_source_vm_t *handle,
                         const pool_vm_info_t *info);
 /* A clone took `ns`: feed the histogram and the sizing rule. */
 void pool_refill_note_clone(pool_tpl_t *tpl, int64_t ns);
+/* Acquires come first. An acquire that took a warm VM calls
+ * pool_refill_note_take: refill clones then wait until acquires pause
+ * (pool_options_t: refill_quiet_ns, refill_hold_max_ns; a clone's start
+ * takes the CPU a burst's acquires need, and a few ms are nothing against
+ * a clone's time), except for a template an acquire has emptied: its next
+ * acquire would miss, so it refills at once up to its target. Any thread. */
+void pool_refill_note_take(pool_t *pool, pool_tpl_t *tpl);
 
 /* ---- pool_watch.c ---- */
 int pool_watch_start(pool_t *pool, wp_error_t *err);

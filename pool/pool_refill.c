@@ -4,9 +4,12 @@
  *
  * Work is claimed by compare-and-swap on a template's `supply`, so workers
  * never clone past a target, whatever they race with. Workers sleep on a
- * semaphore that acquires, deaths and size changes post to; the only timed
- * wait is the back-off after clone failures (100 ms doubling to 30 s), so a
- * template that cannot be cloned does not spin a core. Threads: the workers
+ * semaphore that acquires, deaths and size changes post to; the timed waits
+ * are the back-off after clone failures (100 ms doubling to 30 s), so a
+ * template that cannot be cloned does not spin a core, and the end of an
+ * acquire burst (pool_refill_note_take): on 2 cores a clone starting (the
+ * daemon's spawn, QEMU loading) beside a burst made its slowest acquires
+ * wait for a CPU for several ms. Threads: the workers
  * are started and joined by pool.c; pool_refill_donate and
  * pool_refill_note_clone may be called from any registered thread. */
 #include "pool_internal.h"
@@ -46,8 +49,38 @@ static bool claim_heat(pool_tpl_t *t)
     return false;
 }
 
-/* Claim one unit of work; *wake_at gets the earliest back-off expiry when
- * there is none (0: no timed wake needed). */
+void pool_refill_note_take(pool_t *pool, pool_tpl_t *tpl)
+{
+    if (pool->refill_quiet_ns == 0) {
+        pool_kick_refill(pool);
+        return;
+    }
+    int64_t now = wp_now_mono_ns();
+    int64_t last = atomic_exchange(&pool->burst_last_ns, now);
+    bool dry = atomic_load(&tpl->warm) == 0;
+    if (dry)
+        atomic_store(&tpl->ran_dry, true);
+    if (now - last >= pool->refill_quiet_ns)
+        atomic_store(&pool->burst_start_ns, now);
+    else if (!dry && atomic_load(&pool->refill_soon_waiters) > 0)
+        return; /* a worker looks again when the burst's hold ends: no wake-up per acquire */
+    pool_kick_refill(pool);
+}
+
+/* When refill clones may start, given the acquire burst (<= now: at once). */
+static int64_t burst_hold_until(pool_t *pool, int64_t now)
+{
+    int64_t last = atomic_load(&pool->burst_last_ns);
+    if (last == 0 || now - last >= pool->refill_quiet_ns)
+        return 0;
+    int64_t until = last + pool->refill_quiet_ns;
+    int64_t cap = atomic_load(&pool->burst_start_ns) + pool->refill_hold_max_ns;
+    return until < cap ? until : cap;
+}
+
+/* Claim one unit of work; *wake_at gets the earliest time worth looking
+ * again when there is none (a back-off's or a burst's end; 0: no timed
+ * wake needed). */
 static work_t pick(pool_t *pool, pool_tpl_t **out, int64_t *wake_at)
 {
     size_t n = atomic_load_explicit(&pool->n_tpls, memory_order_acquire);
@@ -67,9 +100,17 @@ static work_t pick(pool_t *pool, pool_tpl_t **out, int64_t *wake_at)
             *out = t;
             return WORK_HEAT;
         }
-        if (supply >= target)
+        if (supply >= target) {
+            atomic_store(&t->ran_dry, false);
             continue;
+        }
         int64_t until = atomic_load(&t->backoff_until_ns);
+        /* a pool the burst has emptied needs its clones now */
+        if (!atomic_load(&t->ran_dry)) {
+            int64_t burst = burst_hold_until(pool, now);
+            if (burst > until)
+                until = burst;
+        }
         if (until > now) {
             if (*wake_at == 0 || until < *wake_at)
                 *wake_at = until;
@@ -249,9 +290,16 @@ static void idle_wait(pool_t *pool, int64_t wake_at)
             ;
         return;
     }
+    /* back soon enough (a burst's hold, not a clone failure's back-off)
+     * that acquires need not kick us */
+    bool soon = wake_at - wp_now_mono_ns() <= pool->refill_hold_max_ns;
+    if (soon)
+        atomic_fetch_add(&pool->refill_soon_waiters, 1);
     struct timespec ts = {.tv_sec = wake_at / 1000000000, .tv_nsec = wake_at % 1000000000};
     while (sem_clockwait(&pool->refill_sem, CLOCK_MONOTONIC, &ts) < 0 && errno == EINTR)
         ;
+    if (soon)
+        atomic_fetch_sub(&pool->refill_soon_waiters, 1);
 }
 
 static void *worker_main(void *arg)

@@ -19,6 +19,7 @@ typedef struct harness {
     pool_t *pool;
     pool_config_t *cfg;
     pool_recovery_t recovery;
+    int64_t refill_quiet_ns, refill_hold_max_ns; /* pool_options_t; 0: defaults */
     char dir[64];
 } harness_t;
 
@@ -28,11 +29,15 @@ typedef struct harness {
 #define HARNESS_MEM  "/dev/shm"
 
 /* Open and start a pool with its state under base; `templates` is the JSON
- * object of the config's "templates" key. */
-static inline void harness_open_at(harness_t *h, const char *base, const char *templates,
-                                   unsigned concurrency, int tick_ms)
+ * object of the config's "templates" key; the refill's burst hold as in
+ * pool_options_t (0, 0: the defaults). */
+static inline void harness_open_hold(harness_t *h, const char *base, const char *templates,
+                                     unsigned concurrency, int tick_ms, int64_t quiet_ns,
+                                     int64_t hold_max_ns)
 {
     memset(h, 0, sizeof(*h));
+    h->refill_quiet_ns = quiet_ns;
+    h->refill_hold_max_ns = hold_max_ns;
     snprintf(h->dir, sizeof(h->dir), "%s/wp-pool-test-XXXXXX", base);
     cr_assert_not_null(mkdtemp(h->dir));
     char json[2048];
@@ -43,11 +48,20 @@ static inline void harness_open_at(harness_t *h, const char *base, const char *t
     h->cfg = pool_config_parse(json, "<test>", &err);
     cr_assert_not_null(h->cfg, "%s", err.msg);
     h->fs = fake_source_new();
-    pool_options_t opt = {
-        .config = h->cfg, .source = fake_source_as_source(h->fs), .sizing_tick_ms = tick_ms};
+    pool_options_t opt = {.config = h->cfg,
+                          .source = fake_source_as_source(h->fs),
+                          .sizing_tick_ms = tick_ms,
+                          .refill_quiet_ns = quiet_ns,
+                          .refill_hold_max_ns = hold_max_ns};
     h->pool = pool_open(&opt, &h->recovery, &err);
     cr_assert_not_null(h->pool, "%s", err.msg);
     cr_assert_eq(pool_start(h->pool, &err), 0, "%s", err.msg);
+}
+
+static inline void harness_open_at(harness_t *h, const char *base, const char *templates,
+                                   unsigned concurrency, int tick_ms)
+{
+    harness_open_hold(h, base, templates, concurrency, tick_ms, 0, 0);
 }
 
 static inline void harness_open_opts(harness_t *h, const char *templates, unsigned concurrency,
@@ -67,7 +81,10 @@ static inline void harness_restart(harness_t *h)
 {
     pool_free(h->pool);
     wp_error_t err = {0};
-    pool_options_t opt = {.config = h->cfg, .source = fake_source_as_source(h->fs)};
+    pool_options_t opt = {.config = h->cfg,
+                          .source = fake_source_as_source(h->fs),
+                          .refill_quiet_ns = h->refill_quiet_ns,
+                          .refill_hold_max_ns = h->refill_hold_max_ns};
     h->pool = pool_open(&opt, &h->recovery, &err);
     cr_assert_not_null(h->pool, "%s", err.msg);
     cr_assert_eq(pool_start(h->pool, &err), 0, "%s", err.msg);
