@@ -3,8 +3,10 @@
  * The hit path is: dequeue (a pointer swap under the queue's dequeue lock),
  * one CAS WARM -> ACQUIRING that makes this thread the VM's only owner,
  * resume if paused, 16 random bytes, one journal append shared with other
- * acquirers' fsync (group commit), one store. Nothing on it waits for a
- * clone, and nothing waits for another client except that shared fsync.
+ * acquirers' fsync (group commit; none on a memory filesystem), one store.
+ * Nothing on it waits for a clone, and nothing waits for another client
+ * except that shared fsync. Taking a warm VM also tells the refill that a
+ * burst is on (pool_refill_note_take): its clones wait for the burst.
  * pool_acquire_nowait is that path without the resume, for running VMs
  * with the journal in memory: it sleeps on nothing but the journal mutex
  * (and the clean-up of a warm VM found dead, which is rare and brief).

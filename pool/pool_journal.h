@@ -29,7 +29,9 @@
  * Locking: one mutex per journal; any thread may append. fsyncs are group
  * commits: appenders that asked for durability while another thread's
  * fdatasync is in flight wait for the next one, so N concurrent acquires pay
- * about two fsyncs, not N. An fsync error is sticky (the kernel may have
+ * about two fsyncs, not N. On a memory filesystem (tmpfs, ramfs) there is
+ * nothing to sync: a written record is as durable as the file gets, so no
+ * fdatasync is made there. An fsync error is sticky (the kernel may have
  * dropped the dirty pages): every later append fails until reopen.
  *
  * A journal is held with flock(LOCK_EX): a second daemon on the same state
