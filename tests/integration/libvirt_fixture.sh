@@ -2,8 +2,16 @@
 # CTest fixture for the libvirt VM suites.
 #   libvirt_fixture.sh start|stop DIR
 # start: if a libvirtd already answers on qemu:///system, use it and start
-# nothing. Otherwise start virtlogd and libvirtd as daemons with pid files
-# in DIR, and wait until libvirtd answers.
+# nothing. Otherwise start virtlogd as a daemon and libvirtd under a small
+# supervisor (pid files in DIR), and wait until libvirtd answers. The
+# supervisor restarts a libvirtd that crashes (killed by SIGSEGV, SIGABRT,
+# ...), as systemd's Restart=on-failure does for libvirtd.service on a real
+# host: libvirt 9.0 was seen to segfault once in a worker thread while the
+# suites kill warmpoold mid-call, and warmpoold reconnects to a restarted
+# libvirtd. A stop (SIGTERM, exit status 0) ends the supervision, so a test
+# may stop and restart libvirtd itself. Each crash is written to
+# DIR/supervisor.log and printed by `stop`; libvirtd's own log goes to
+# DIR/libvirtd.log.
 # stop: stop exactly the daemons `start` started, by the pids in DIR. (The VM
 # suites' own fixture stops any VM they leaked, before this runs.)
 set -euo pipefail
@@ -24,6 +32,23 @@ stop_pid() { # pidfile
 }
 
 case $action in
+supervise) # (internal) run libvirtd in the foreground, restart it after a crash
+  echo $$ > "$daemons/supervisor.pid"
+  while :; do
+    # in the foreground libvirtd logs to stderr (as a daemon: to /var/log/libvirt)
+    libvirtd -p "$daemons/libvirtd.pid" >>"$daemons/libvirtd.log" 2>&1 &
+    pid=$!
+    rc=0
+    wait "$pid" || rc=$?
+    case $rc in
+    132 | 134 | 135 | 136 | 139) ;; # SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV
+    *) break ;;
+    esac
+    echo "$(date -Is) libvirtd $pid crashed (exit status $rc): restarting it"
+    sleep 0.5
+  done
+  rm -f "$daemons/supervisor.pid"
+  ;;
 start)
   mkdir -p "$daemons"
   # a pid file of an earlier run whose process is gone (or is now another
@@ -33,6 +58,10 @@ start)
     name=$(basename "$f" .pid)
     [ "$(cat "/proc/$(cat "$f")/comm" 2>/dev/null)" = "$name" ] || rm -f "$f"
   done
+  if [ -f "$daemons/supervisor.pid" ] &&
+    ! grep -qs 'libvirt_fixture.sh.supervise' "/proc/$(cat "$daemons/supervisor.pid")/cmdline"; then
+    rm -f "$daemons/supervisor.pid"
+  fi
   if answers; then
     echo "libvirt_fixture: using the libvirtd already running" >&2
     exit 0
@@ -40,14 +69,20 @@ start)
   if ! pgrep -x virtlogd >/dev/null; then
     virtlogd -d -p "$daemons/virtlogd.pid"
   fi
-  libvirtd -d -p "$daemons/libvirtd.pid"
+  setsid -f bash "$0" supervise "$daemons" </dev/null >>"$daemons/supervisor.log" 2>&1
   for _ in $(seq 300); do answers && exit 0; sleep 0.1; done
   echo "libvirt_fixture: libvirtd did not answer on $uri within 30 s" >&2
   exit 1
   ;;
 stop)
+  stop_pid "$daemons/supervisor.pid" # first, or it would restart libvirtd
   stop_pid "$daemons/libvirtd.pid"
   stop_pid "$daemons/virtlogd.pid"
+  if [ -s "$daemons/supervisor.log" ]; then
+    echo "libvirt_fixture: libvirtd crashed during this run:" >&2
+    cat "$daemons/supervisor.log" >&2
+    rm -f "$daemons/supervisor.log"
+  fi
   ;;
 *)
   echo "usage: $0 start|stop DIR" >&2
