@@ -101,6 +101,8 @@ static work_t pick(pool_t *pool, pool_tpl_t **out, int64_t *wake_at)
             return WORK_HEAT;
         }
         if (supply >= target) {
+            /* refilled. (A take racing with this may have its fresh flag
+             * cleared: its clones then wait at most the burst's cap.) */
             atomic_store(&t->ran_dry, false);
             continue;
         }
