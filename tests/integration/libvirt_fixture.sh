@@ -69,6 +69,7 @@ start)
   if ! pgrep -x virtlogd >/dev/null; then
     virtlogd -d -p "$daemons/virtlogd.pid"
   fi
+  : >"$daemons/libvirtd.log" # this run's only
   setsid -f bash "$0" supervise "$daemons" </dev/null >>"$daemons/supervisor.log" 2>&1
   for _ in $(seq 300); do answers && exit 0; sleep 0.1; done
   echo "libvirt_fixture: libvirtd did not answer on $uri within 30 s" >&2
