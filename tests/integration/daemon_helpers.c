@@ -300,6 +300,34 @@ char *daemon_scrape_metrics(void)
     return buf;
 }
 
+/* SIGKILL every child left: as the subreaper, the orphans of a killed
+ * daemon are ours, including a QEMU it spawned just before it died and
+ * had not yet written the pid file of (daemon_qemu_pids misses that one). */
+static void kill_children(void)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    while (proc != NULL && (e = readdir(proc)) != NULL) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64], stat[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t len = fread(stat, 1, sizeof(stat) - 1, f);
+        fclose(f);
+        stat[len] = '\0';
+        int ppid = 0;
+        const char *after_comm = strrchr(stat, ')'); /* comm may hold spaces */
+        if (after_comm != NULL && sscanf(after_comm, ") %*c %d", &ppid) == 1 && ppid == getpid())
+            kill(pid, SIGKILL);
+    }
+    if (proc != NULL)
+        closedir(proc);
+}
+
 void daemon_env_teardown(void)
 {
     daemon_env_t *d = &daemon_env;
@@ -320,8 +348,10 @@ void daemon_env_teardown(void)
         pid_t r = waitpid(-1, NULL, WNOHANG);
         if (r < 0 && errno == ECHILD)
             break;
-        if (r == 0)
+        if (r == 0) {
+            kill_children();
             usleep(10000);
+        }
     }
     if (d->dir[0])
         wp_rm_tree(d->dir, NULL);
