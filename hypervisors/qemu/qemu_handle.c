@@ -71,12 +71,16 @@ int qemu_attach(hv_backend_t *be, const char *id, const char *runtime_dir, hv_vm
     pid_t pid;
     wp_error_t perr = {0};
     if (qemu_pidfile_read(runtime_dir, &pid, &perr) < 0) {
-        if (perr.code == ENOENT)
+        if (perr.code != ENOENT) {
+            if (err != NULL)
+                *err = perr;
+            return wp_error_wrap(err, "attach VM '%s'", id);
+        }
+        /* no pid file: a daemon killed right after spawning QEMU; look for
+         * the QEMU by its command line before calling the VM gone */
+        if (qemu_proc_find_vm(runtime_dir, &pid, NULL) < 0)
             return wp_error_set(err, ESRCH, "attach VM '%s': no QEMU pidfile in '%s'", id,
                                 runtime_dir);
-        if (err != NULL)
-            *err = perr;
-        return wp_error_wrap(err, "attach VM '%s'", id);
     }
     _cleanup_free_ qemu_vm_t *vm = calloc(1, sizeof(*vm));
     if (vm == NULL)

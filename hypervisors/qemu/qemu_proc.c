@@ -1,6 +1,7 @@
 /* qemu_proc.c - QEMU process handling (see qemu_proc.h). */
 #include "qemu_proc.h"
 
+#include <dirent.h>      /* opendir */
 #include <errno.h>       /* errno */
 #include <fcntl.h>       /* open, fcntl */
 #include <limits.h>      /* PATH_MAX, INT_MAX */
@@ -216,6 +217,25 @@ bool qemu_proc_is_vm(pid_t pid, const char *runtime_dir)
         if (strcmp(args + off, want) == 0 && wlen > 0)
             return true;
     return false;
+}
+
+int qemu_proc_find_vm(const char *runtime_dir, pid_t *pid, wp_error_t *err)
+{
+    DIR *proc = opendir("/proc");
+    if (proc == NULL)
+        return wp_error_errno(err, errno, "open /proc");
+    struct dirent *e;
+    int found = 0;
+    while (found == 0 && (e = readdir(proc)) != NULL) {
+        long v = strtol(e->d_name, NULL, 10);
+        if (v > 0 && v <= INT_MAX && qemu_proc_is_vm((pid_t)v, runtime_dir))
+            found = (int)v;
+    }
+    closedir(proc);
+    if (found == 0)
+        return wp_error_set(err, ESRCH, "no QEMU runs for '%s'", runtime_dir);
+    *pid = found;
+    return 0;
 }
 
 void qemu_log_tail(const char *runtime_dir, char *out, size_t len)

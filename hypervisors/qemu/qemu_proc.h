@@ -60,6 +60,10 @@ int qemu_pidfile_read(const char *runtime_dir, pid_t *pid, wp_error_t *err);
 
 /* Is pid a QEMU started for runtime_dir (its command line names the console log there)? */
 bool qemu_proc_is_vm(pid_t pid, const char *runtime_dir);
+/* The QEMU started for runtime_dir, found by its command line (/proc): for
+ * a daemon killed between spawning QEMU and writing its pid file. 0 and
+ * *pid, or -1 (ESRCH: none runs). */
+int qemu_proc_find_vm(const char *runtime_dir, pid_t *pid, wp_error_t *err);
 
 /* The last lines of runtime_dir/qemu.log on one line ("a | b | c"), or "". */
 void qemu_log_tail(const char *runtime_dir, char *out, size_t len);

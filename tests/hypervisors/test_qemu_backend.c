@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hv.h"
+#include "qemu_proc.h"
 #include "wp_fs.h"
 
 static char dir[64];
@@ -198,4 +201,34 @@ Test(qemu_backend, attach_to_nothing_is_esrch, .init = make_dir, .fini = remove_
     cr_assert_eq(hv_attach(be, "gone", dir, &vm, &err), -1);
     cr_assert_eq(err.code, ESRCH, "pid reused: %s", err.msg);
     hv_backend_close(be);
+}
+
+/* A daemon killed between spawning QEMU and writing its pid file leaves a
+ * QEMU only its command line ties to the runtime directory: it is found by
+ * that, and nothing else is. */
+Test(qemu_backend, a_qemu_without_a_pidfile_is_found_by_its_command_line, .init = make_dir,
+     .fini = remove_dir)
+{
+    char console[128];
+    snprintf(console, sizeof(console), "file:%s/console.log", dir);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        /* "; :" keeps sh from exec'ing sleep, so the argument stays */
+        execl("/bin/sh", "sh", "-c", "sleep 30; :", console, (char *)NULL);
+        _exit(127);
+    }
+    wp_error_t err = {0};
+    pid_t found = 0;
+    for (int i = 0; i < 500 && found != child; i++) {
+        if (qemu_proc_find_vm(dir, &found, &err) < 0)
+            usleep(10000); /* until the child has exec'd */
+    }
+    cr_assert_eq(found, child, "found %d, want %d: %s", (int)found, (int)child, err.msg);
+    char other[128];
+    snprintf(other, sizeof(other), "%s/other", dir);
+    cr_assert_eq(qemu_proc_find_vm(other, &found, &err), -1);
+    cr_assert_eq(err.code, ESRCH);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
 }
