@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install every Debian 12 package warmpool needs to build, test and run.
-# Idempotent; needs root. Skips apt entirely when everything is present.
+# Install every Debian 12 package warmpool needs to build, test and run,
+# then set up the host as a packaged install would (deploy/host/kvm-device.sh:
+# /dev/kvm's group and mode where no udev set them). Idempotent; needs root.
+# Skips apt entirely when everything is present.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
   build-essential cmake pkg-config clang-format
@@ -16,10 +19,11 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# after the packages: libvirt-daemon-system creates libvirt-qemu
+bash "$root/deploy/host/kvm-device.sh"

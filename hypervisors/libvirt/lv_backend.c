@@ -1,5 +1,6 @@
 /* lv_backend.c - the libvirt backend: open/close, describe, the ops table. */
 #include "lv_internal.h"
+#include "lv_kvm.h"
 
 #include <errno.h>  /* ENOMEM */
 #include <stdio.h>  /* snprintf */
@@ -7,6 +8,8 @@
 #include <string.h> /* strchr */
 #include <time.h>   /* CLOCK_MONOTONIC */
 #include <unistd.h> /* access */
+
+#include "wp_log.h"
 
 #define LV_DEFAULT_EMULATOR "/usr/bin/qemu-system-x86_64"
 
@@ -41,6 +44,11 @@ static int lv_open(hv_backend_t *be, const hv_backend_config_t *cfg, wp_error_t 
         return wp_error_wrap(err, "libvirt backend (is libvirtd running? start it with "
                                   "'virtlogd -d && libvirtd -d')");
     }
+    /* a system libvirtd runs QEMU as its own user (a session one: as us) */
+    char why[768];
+    if (strstr(lb->uri, "/system") != NULL &&
+        lv_kvm_check(LV_KVM_DEVICE, LV_QEMU_CONF, why, sizeof(why)) == 1)
+        wp_log_warn("%s", why);
     return 0;
 }
 

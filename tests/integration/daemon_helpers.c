@@ -168,7 +168,10 @@ pool_template_status_t daemon_wait_warm(unsigned warm, int timeout_ms)
     pool_template_status_t st = daemon_status();
     while (!(st.warm == warm && st.cloning == 0)) {
         int left = (int)wp_ms_between(wp_now_mono_ns(), deadline);
-        cr_assert_gt(left, 0, "warm %u (want %u), cloning %u, clone failures %llu after %d ms",
+        cr_assert_gt(left, 0,
+                     "warm %u (want %u), cloning %u, clone failures %llu after %d ms (clones "
+                     "this slow through libvirt: its QEMU user cannot open /dev/kvm, see "
+                     "docs/operations.md)",
                      st.warm, warm, st.cloning, (unsigned long long)st.clone_failures, timeout_ms);
         bool changed = false;
         pool_template_status_t *list = NULL;

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # CTest fixture for the libvirt VM suites.
 #   libvirt_fixture.sh start|stop DIR
-# start: if a libvirtd already answers on qemu:///system, use it and start
+# start: first set up /dev/kvm as a packaged host has it (group kvm, mode
+# 0660: deploy/host/kvm-device.sh) and fail at once, with the reason, if
+# libvirt's QEMU user still cannot open it: libvirtd would then re-probe QEMU
+# for ~60 s before every domain and each suite would run into its timeout.
+# Then, if a libvirtd already answers on qemu:///system, use it and start
 # nothing. Otherwise start virtlogd as a daemon and libvirtd under a small
 # supervisor (pid files in DIR), and wait until libvirtd answers. The
 # supervisor restarts a libvirtd that crashes (killed by SIGSEGV, SIGABRT,
@@ -17,6 +21,8 @@
 set -euo pipefail
 action=$1 daemons=$2
 uri=qemu:///system
+here=$(cd "$(dirname "$0")" && pwd)
+qemu_user=libvirt-qemu # Debian's build of libvirt runs QEMU as this user
 
 answers() { timeout 10 virsh -c "$uri" version >/dev/null 2>&1; }
 
@@ -61,6 +67,15 @@ start)
   if [ -f "$daemons/supervisor.pid" ] &&
     ! grep -qs 'libvirt_fixture.sh.supervise' "/proc/$(cat "$daemons/supervisor.pid")/cmdline"; then
     rm -f "$daemons/supervisor.pid"
+  fi
+  bash "$here/../../deploy/host/kvm-device.sh" >&2
+  if [ -e /dev/kvm ] && id "$qemu_user" >/dev/null 2>&1 &&
+    ! setpriv --reuid="$qemu_user" --regid="$(id -g "$qemu_user")" --init-groups \
+      test -r /dev/kvm -a -w /dev/kvm; then
+    echo "libvirt_fixture: '$qemu_user' (libvirt's QEMU user) cannot open /dev/kvm" \
+      "($(stat -c '%U:%G %a' /dev/kvm)): libvirtd would re-probe QEMU (~60 s) before every" \
+      "domain; see docs/operations.md" >&2
+    exit 1
   fi
   if answers; then
     echo "libvirt_fixture: using the libvirtd already running" >&2

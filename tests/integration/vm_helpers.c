@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "wp_time.h"
+
 vm_env_t vm_env;
 
 void vm_env_setup(void)
@@ -52,8 +54,11 @@ factory_vm_t *vm_clone(const factory_clone_options_t *opt)
     cr_assert_geq(slot, 0, "too many clones in one test");
     wp_error_t err = {0};
     factory_vm_t *vm = NULL;
+    int64_t t0 = wp_now_mono_ns();
     cr_assert_eq(factory_clone(vm_env.factory, vm_env.small, opt, &vm, &err), 0, "%s", err.msg);
     vm_env.vms[slot] = vm;
+    double s = wp_ms_between(t0, wp_now_mono_ns()) / 1000.0;
+    cr_assert_lt(s, VM_CLONE_BUDGET_S, VM_SLOW_CLONE_HINT, s, VM_CLONE_BUDGET_S);
     return vm;
 }
 
