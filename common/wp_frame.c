@@ -44,10 +44,13 @@ int wp_frame_header_decode(const uint8_t in[WP_FRAME_HEADER_SIZE], uint32_t max_
     if (out->length > max_payload)
         return wp_error_set(err, EMSGSIZE, "frame of %u bytes exceeds the %u-byte maximum",
                             out->length, max_payload);
-    if (out->kind < WP_FRAME_REQUEST || out->kind > WP_FRAME_EVENT)
+    if (out->kind < WP_FRAME_REQUEST || out->kind > WP_FRAME_CREDIT)
         return wp_error_set(err, EPROTO, "frame has unknown kind %u", out->kind);
-    if (out->flags != 0 || in[10] != 0 || in[11] != 0)
+    uint8_t allowed = out->kind == WP_FRAME_STREAM ? WP_FRAME_FLAG_EOF : 0;
+    if ((out->flags & ~allowed) != 0 || in[10] != 0 || in[11] != 0)
         return wp_error_set(err, EPROTO, "frame has reserved bits set");
+    if (out->kind == WP_FRAME_CREDIT && out->length != 4)
+        return wp_error_set(err, EPROTO, "credit frame of %u bytes (want 4)", out->length);
     return 0;
 }
 
@@ -151,10 +154,17 @@ static int wait_writable(int fd, int64_t deadline)
 int wp_frame_write_timeout(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload,
                            size_t len, int timeout_ms, wp_error_t *err)
 {
+    return wp_frame_write_flags(fd, id, kind, 0, payload, len, timeout_ms, err);
+}
+
+int wp_frame_write_flags(int fd, uint32_t id, wp_frame_kind_t kind, uint8_t flags,
+                         const void *payload, size_t len, int timeout_ms, wp_error_t *err)
+{
     if (len > UINT32_MAX)
         return wp_error_set(err, EMSGSIZE, "frame payload of %zu bytes is too large", len);
     uint8_t head[WP_FRAME_HEADER_SIZE];
-    wp_frame_header_t hdr = {.length = (uint32_t)len, .id = id, .kind = (uint8_t)kind};
+    wp_frame_header_t hdr = {
+        .length = (uint32_t)len, .id = id, .kind = (uint8_t)kind, .flags = flags};
     wp_frame_header_encode(&hdr, head);
     struct iovec iov[2] = {{head, sizeof(head)}, {(void *)payload, len}};
     int iovcnt = len ? 2 : 1;

@@ -4,9 +4,10 @@
  * then `length` bytes of payload:
  *
  *   u32 length   payload bytes, header not counted, <= the reader's maximum
- *   u32 id       request id; a response carries its request's id, events 0
- *   u8  kind     1 request, 2 response, 3 event
- *   u8  flags    0 (reserved)
+ *   u32 id       request id; a response carries its request's id, events 0;
+ *                for stream and credit frames the stream id
+ *   u8  kind     1 request, 2 response, 3 event, 4 stream data, 5 credit
+ *   u8  flags    WP_FRAME_FLAG_EOF on a stream frame; otherwise 0
  *   u16 reserved 0
  *
  * The id lives in the header rather than in the protobuf so that an
@@ -29,7 +30,11 @@ typedef enum wp_frame_kind {
     WP_FRAME_REQUEST = 1,
     WP_FRAME_RESPONSE = 2,
     WP_FRAME_EVENT = 3,
+    WP_FRAME_STREAM = 4, /* raw bytes of one stream (proto/agent.proto) */
+    WP_FRAME_CREDIT = 5, /* u32 big-endian: bytes the receiver may take more */
 } wp_frame_kind_t;
+
+#define WP_FRAME_FLAG_EOF 0x01 /* stream frames only: the stream's last frame */
 
 typedef struct wp_frame_header {
     uint32_t length;
@@ -41,7 +46,9 @@ typedef struct wp_frame_header {
 void wp_frame_header_encode(const wp_frame_header_t *hdr, uint8_t out[WP_FRAME_HEADER_SIZE]);
 
 /* Decode and check a header. Fails with EMSGSIZE when length > max_payload and
- * EPROTO on an unknown kind or nonzero reserved bits. */
+ * EPROTO on an unknown kind, a flag other than EOF on a stream frame, any
+ * flag on another kind, nonzero reserved bits, or a credit frame whose
+ * payload is not 4 bytes. */
 int wp_frame_header_decode(const uint8_t in[WP_FRAME_HEADER_SIZE], uint32_t max_payload,
                            wp_frame_header_t *out, wp_error_t *err);
 
@@ -77,6 +84,9 @@ int wp_frame_reader_next(wp_frame_reader_t *r, wp_frame_header_t *hdr, const uin
  * stops reading costs its writer a bounded wait, never a hang. */
 int wp_frame_write_timeout(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload,
                            size_t len, int timeout_ms, wp_error_t *err);
+/* The same with the header's flags set (WP_FRAME_FLAG_EOF on stream frames). */
+int wp_frame_write_flags(int fd, uint32_t id, wp_frame_kind_t kind, uint8_t flags,
+                         const void *payload, size_t len, int timeout_ms, wp_error_t *err);
 /* The same with no limit (for blocking fds). */
 int wp_frame_write(int fd, uint32_t id, wp_frame_kind_t kind, const void *payload, size_t len,
                    wp_error_t *err);

@@ -114,6 +114,55 @@ Test(frame, garbage_header_is_rejected)
     wp_frame_reader_fini(&r2);
 }
 
+/* Decode one 12-byte header; returns the decoder's result and err. */
+static int decode(uint32_t length, uint8_t kind, uint8_t flags, wp_frame_header_t *h,
+                  wp_error_t *err)
+{
+    uint8_t b[WP_FRAME_HEADER_SIZE];
+    wp_frame_header_t in = {.length = length, .id = 7, .kind = kind, .flags = flags};
+    wp_frame_header_encode(&in, b);
+    return wp_frame_header_decode(b, 1024, h, err);
+}
+
+Test(frame, stream_and_credit_frames)
+{
+    wp_frame_header_t h;
+    wp_error_t err = {0};
+    cr_assert_eq(decode(10, WP_FRAME_STREAM, WP_FRAME_FLAG_EOF, &h, &err), 0, "%s", err.msg);
+    cr_assert_eq(h.kind, WP_FRAME_STREAM);
+    cr_assert_eq(h.flags, WP_FRAME_FLAG_EOF);
+    cr_assert_eq(h.id, 7);
+    cr_assert_eq(decode(0, WP_FRAME_STREAM, 0, &h, &err), 0, "an empty stream frame is legal");
+    cr_assert_eq(decode(10, WP_FRAME_STREAM, 0x02, &h, &err), -1, "an unknown stream flag");
+    cr_assert_eq(err.code, EPROTO);
+    cr_assert_eq(decode(10, WP_FRAME_REQUEST, WP_FRAME_FLAG_EOF, &h, &err), -1,
+                 "EOF on a request");
+    cr_assert_eq(err.code, EPROTO);
+    cr_assert_eq(decode(4, WP_FRAME_CREDIT, 0, &h, &err), 0, "%s", err.msg);
+    cr_assert_eq(decode(5, WP_FRAME_CREDIT, 0, &h, &err), -1, "a credit is 4 bytes");
+    cr_assert_eq(err.code, EPROTO);
+    cr_assert_eq(decode(4, 6, 0, &h, &err), -1, "kind 6 is unknown");
+    cr_assert_eq(err.code, EPROTO);
+
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(wp_frame_write_flags(sv[0], 9, WP_FRAME_STREAM, WP_FRAME_FLAG_EOF, "\0z", 2, -1,
+                                      &err),
+                 0, "%s", err.msg);
+    wp_frame_reader_t r;
+    wp_frame_reader_init(&r, 1024);
+    const uint8_t *p;
+    cr_assert_gt(wp_frame_reader_read_fd(&r, sv[1], &err), 0);
+    cr_assert_eq(wp_frame_reader_next(&r, &h, &p, &err), 1, "%s", err.msg);
+    cr_assert_eq(h.kind, WP_FRAME_STREAM);
+    cr_assert_eq(h.flags, WP_FRAME_FLAG_EOF);
+    cr_assert_eq(h.length, 2);
+    cr_assert_eq(memcmp(p, "\0z", 2), 0, "binary-safe");
+    wp_frame_reader_fini(&r);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 Test(frame, write_then_read_through_a_socket)
 {
     int sv[2];
