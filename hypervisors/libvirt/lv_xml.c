@@ -150,6 +150,7 @@ static void write_devices(xml_out_t *o, const hv_vm_spec_t *spec, const lv_xml_o
         open_el(o, "filesystem");
         attr(o, "type", "mount");
         attr(o, "accessmode", "squash");
+        attr(o, "multidevs", "remap"); /* as the QEMU backend: bind-mounted rootfs */
         empty_el(o, "source", (const char *const[]){"dir", spec->share_dir, NULL});
         empty_el(o, "target", (const char *const[]){"dir", LV_SHARE_TAG, NULL});
         pci_address(o, LV_SLOT_SHARE);

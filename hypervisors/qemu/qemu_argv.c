@@ -101,7 +101,10 @@ char **qemu_argv_build(const char *binary, const hv_vm_spec_t *spec, qemu_mode_t
     }
     if (spec->share_dir != NULL) {
         add(&b, "-fsdev");
-        add(&b, "local,id=share,path=%s,security_model=none", share);
+        /* multidevs=remap: containers' rootfs are bind mounts of other
+         * filesystems under the share; without it their inode numbers can
+         * collide with the share's in the guest */
+        add(&b, "local,id=share,path=%s,security_model=none,multidevs=remap", share);
         add(&b, "-device");
         add(&b, "virtio-9p-pci,fsdev=share,mount_tag=warmpool");
     }

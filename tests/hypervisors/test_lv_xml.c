@@ -323,6 +323,7 @@ Test(lv_xml, share_dir)
     assert_values(&d, (const expect_t[]){
                           {"/domain/devices/filesystem/@type", "mount"},
                           {"/domain/devices/filesystem/@accessmode", "squash"},
+                          {"/domain/devices/filesystem/@multidevs", "remap"},
                           {"/domain/devices/filesystem/source/@dir", RUN "/shared"},
                           {"/domain/devices/filesystem/target/@dir", LV_SHARE_TAG},
                           {NULL, NULL},
