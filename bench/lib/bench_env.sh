@@ -5,12 +5,19 @@
 set -euo pipefail
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$bench_root"
-bench_base=/var/tmp/warmpool-bench
-bench_mem=/dev/shm/warmpool-bench
-bench_run=/run/warmpool-bench
+# each benchmark its own directories (and metrics port), so that two can
+# run at once without one's cleanup removing the other's VMs
+bench_name=$(basename "$0")
+bench_base=/var/tmp/warmpool-bench/$bench_name
+bench_mem=/dev/shm/warmpool-bench/$bench_name
+bench_run=/run/warmpool-bench/$bench_name
 # the journal on a memory filesystem, as /run is on a normal host (on these
 # machines /run is not a tmpfs)
-bench_state=/dev/shm/warmpool-bench-state
+bench_state=/dev/shm/warmpool-bench-state/$bench_name
+case $bench_name in
+daemon_memory) bench_metrics_port=9467 ;;
+*) bench_metrics_port=9466 ;;
+esac
 bench_opts=(--store "$bench_base/store" --memory-dir "$bench_mem" --runtime-dir "$bench_run")
 bench_socket="ipc://$bench_run/warmpoold.sock"
 bench_daemon_pid=
@@ -33,7 +40,7 @@ bench_daemon_start() {
   cat > "$cfg" <<JSON
 {"runtime_dir": "$bench_run", "state_dir": "$bench_state",
  "store_dir": "$bench_base/store", "memory_dir": "$bench_mem",
- "api_socket": "$bench_socket", "metrics_address": "http://127.0.0.1:9466/metrics",
+ "api_socket": "$bench_socket", "metrics_address": "http://127.0.0.1:$bench_metrics_port/metrics",
  "refill_concurrency": 2, "log_level": "warn",
  "templates": {"bench": {"target": $1, "min": 0, "max": 4096, "warm_state": "$2"}}}
 JSON
