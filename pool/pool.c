@@ -167,6 +167,39 @@ pool_tpl_t *pool_tpl_get(pool_t *pool, const pool_template_config_t *defaults, w
     return t;
 }
 
+static const pool_template_config_t *config_tpl(const pool_t *pool, const char *name)
+{
+    for (size_t i = 0; i < pool->n_config_tpls; i++)
+        if (strcmp(pool->config_tpls[i].name, name) == 0)
+            return &pool->config_tpls[i];
+    return NULL;
+}
+
+/* Under tpl_lock: record the size in the sizes file before it takes
+ * effect (a size a client was told about survives a restart). On failure
+ * the in-memory record is as before. */
+static int sizes_record(pool_t *pool, const char *name, const pool_size_t *size, wp_error_t *err)
+{
+    pool_sizes_t before = *pool->sizes;
+    if (pool_sizes_put(pool->sizes, name, size, config_tpl(pool, name), err) < 0 ||
+        pool_sizes_save(pool->sizes_path, pool->sizes, err) < 0) {
+        *pool->sizes = before;
+        return -1;
+    }
+    return 0;
+}
+
+static pool_template_config_t size_defaults(const char *name, const pool_size_t *size)
+{
+    pool_template_config_t d = {.target = size->target,
+                                .min = size->min,
+                                .max = size->max,
+                                .sizing = size->sizing,
+                                .hot = POOL_DEFAULT_HOT};
+    snprintf(d.name, sizeof(d.name), "%s", name);
+    return d;
+}
+
 int pool_set_size(pool_t *pool, const char *name, const pool_size_t *size, wp_error_t *err)
 {
     if (pool_template_name_check(name, err) < 0 ||
@@ -174,24 +207,66 @@ int pool_set_size(pool_t *pool, const char *name, const pool_size_t *size, wp_er
         return -1;
     if (pool_call_enter(pool, err) < 0)
         return -1;
-    pool_template_config_t defaults = {.target = size->target,
-                                       .min = size->min,
-                                       .max = size->max,
-                                       .sizing = size->sizing,
-                                       .hot = POOL_DEFAULT_HOT};
-    snprintf(defaults.name, sizeof(defaults.name), "%s", name);
+    pool_template_config_t defaults = size_defaults(name, size);
     pool_tpl_t *t = pool_tpl_get(pool, &defaults, err);
+    int ret = t != NULL ? 0 : -1;
     if (t != NULL) {
         pthread_mutex_lock(&pool->tpl_lock);
-        tpl_set_size(t, size->sizing, size->target, size->min, size->max);
+        ret = sizes_record(pool, name, size, err);
+        if (ret == 0)
+            tpl_set_size(t, size->sizing, size->target, size->min, size->max);
         pthread_mutex_unlock(&pool->tpl_lock);
+    }
+    if (ret == 0) {
         wp_log_info("pool '%s': sizing %s, target %u, min %u, max %u", name,
                     pool_sizing_mode_name(size->sizing), size->target, size->min, size->max);
         pool_kick_refill(pool);
         pool_notify(pool);
     }
     pool_call_leave(pool);
-    return t ? 0 : -1;
+    return ret;
+}
+
+/* At open: the sizes set live before the restart, where they still apply
+ * (pool_sizes.h); entries the config file has overtaken are dropped. */
+static int sizes_restore(pool_t *pool, const char *state_dir, wp_error_t *err)
+{
+    snprintf(pool->sizes_path, sizeof(pool->sizes_path), "%s/%s", state_dir, POOL_SIZES_FILE);
+    if (pool_sizes_load(pool->sizes_path, pool->sizes, err) < 0)
+        return wp_error_wrap(err, "pool sizes (remove the file to start with the configured "
+                                  "sizes)");
+    bool dropped = false;
+    for (size_t i = 0; i < pool->sizes->n;) {
+        const pool_size_entry_t *e = &pool->sizes->entries[i];
+        const pool_template_config_t *cfg = config_tpl(pool, e->name);
+        wp_error_t bad = {0};
+        if (!pool_sizes_applies(e, cfg) || pool_template_name_check(e->name, &bad) < 0 ||
+            pool_template_bounds_check(e->name, e->size.target, e->size.min, e->size.max, &bad) <
+                0) {
+            wp_log_info("pool '%s': the size set live no longer applies (%s); using the "
+                        "configured one",
+                        e->name, bad.code ? bad.msg : "the config file changed it since");
+            pool_sizes_drop(pool->sizes, i);
+            dropped = true;
+            continue;
+        }
+        pool_template_config_t d = size_defaults(e->name, &e->size);
+        if (cfg != NULL) {
+            d.warm_state = cfg->warm_state;
+            d.hot = cfg->hot;
+        }
+        pool_tpl_t *t = pool_tpl_get(pool, &d, err);
+        if (t == NULL)
+            return -1;
+        tpl_set_size(t, e->size.sizing, e->size.target, e->size.min, e->size.max);
+        pool_sizing_init(&t->sizing_state, &pool->sizing, e->size.target);
+        wp_log_info("pool '%s': sizing %s, target %u (set live before the restart)", e->name,
+                    pool_sizing_mode_name(e->size.sizing), e->size.target);
+        i++;
+    }
+    if (dropped && pool_sizes_save(pool->sizes_path, pool->sizes, err) < 0)
+        return -1;
+    return 0;
 }
 
 static void pool_drain(pool_t *pool);
@@ -216,6 +291,8 @@ static void pool_free_bare(pool_t *pool)
     pthread_cond_destroy(&pool->gate_cond);
     pthread_mutex_destroy(&pool->gate_lock);
     pthread_mutex_destroy(&pool->tpl_lock);
+    free(pool->sizes);
+    free(pool->config_tpls);
     free(pool);
 }
 
@@ -250,8 +327,16 @@ static pool_t *pool_alloc(const pool_options_t *opt, wp_error_t *err)
     pool->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     pool->vms = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
                                     &urcu_memb_flavor, NULL);
-    if (pool->epfd < 0 || pool->wake_fd < 0 || pool->timer_fd < 0 || pool->vms == NULL) {
-        wp_error_errno(err, pool->vms ? errno : ENOMEM, "pool: epoll, eventfd or VM table");
+    pool->sizes = calloc(1, sizeof(*pool->sizes));
+    size_t nt = opt->config->n_templates;
+    pool->config_tpls = calloc(nt ? nt : 1, sizeof(*pool->config_tpls));
+    if (pool->config_tpls != NULL && nt > 0)
+        memcpy(pool->config_tpls, opt->config->templates, nt * sizeof(*pool->config_tpls));
+    pool->n_config_tpls = nt;
+    if (pool->epfd < 0 || pool->wake_fd < 0 || pool->timer_fd < 0 || pool->vms == NULL ||
+        pool->sizes == NULL || pool->config_tpls == NULL) {
+        wp_error_errno(err, pool->vms && pool->sizes && pool->config_tpls ? errno : ENOMEM,
+                       "pool: epoll, eventfd, VM table or sizes");
         pool_free_bare(pool);
         return NULL;
     }
@@ -280,7 +365,8 @@ pool_t *pool_open(const pool_options_t *opt, pool_recovery_t *report, wp_error_t
     pool->journal =
         pool_journal_open(opt->config->state_dir, opt->journal_compact_bytes, &replay, err);
     pool_recovery_t local = {0};
-    if (pool->journal == NULL || pool_recover(pool, &replay, &local, err) < 0) {
+    if (pool->journal == NULL || sizes_restore(pool, opt->config->state_dir, err) < 0 ||
+        pool_recover(pool, &replay, &local, err) < 0) {
         pool_journal_replay_free(&replay);
         if (pool->journal != NULL)
             pool_drain(pool); /* what recovery adopted: leased stay running, warm go */

@@ -32,6 +32,7 @@
 #ifndef POOL_INTERNAL_H
 #define POOL_INTERNAL_H
 
+#include <limits.h>    /* PATH_MAX */
 #include <pthread.h>   /* pthread_t, mutex */
 #include <semaphore.h> /* sem_t */
 #include <stdatomic.h> /* _Atomic */
@@ -43,6 +44,7 @@
 
 #include "pool.h"
 #include "pool_journal.h"
+#include "pool_sizes.h"
 #include "pool_sizing.h"
 
 typedef enum pool_vm_state {
@@ -111,6 +113,12 @@ struct pool {
     int tick_ms;
 
     pthread_mutex_t tpl_lock; /* template creation and size changes; never on acquire */
+    /* sizes set live, kept in <state_dir>/sizes.json (pool_sizes.h), and the
+     * config file's templates they are compared with; under tpl_lock */
+    pool_sizes_t *sizes;
+    char sizes_path[PATH_MAX];
+    pool_template_config_t *config_tpls;
+    size_t n_config_tpls;
     pool_tpl_t *tpls[POOL_TEMPLATES_MAX];
     _Atomic size_t n_tpls; /* tpls[0..n) published, never removed before pool_free */
 

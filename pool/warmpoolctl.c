@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                         acquire p50/p99; then every lease\n"
     "  pool set TEMPLATE N|auto [--min N] [--max N]\n"
     "                         size TEMPLATE's pool live: N warm VMs, or follow demand\n"
-    "                         within [min, max]\n"
+    "                         within [min, max]; kept across restarts of warmpoold\n"
     "  pool wait TEMPLATE N [--timeout SEC]\n"
     "                         wait until TEMPLATE has N warm VMs and none cloning (default 60 s)\n"
     "  acquire TEMPLATE [--fail-fast] [--timeout SEC]\n"

@@ -11,8 +11,8 @@
 
 #include "wp_fs.h"
 
-bool lv_kvm_mode_allows(mode_t mode, uid_t node_uid, gid_t node_gid, uid_t uid,
-                        const gid_t *groups, size_t ngroups)
+bool lv_kvm_mode_allows(mode_t mode, uid_t node_uid, gid_t node_gid, uid_t uid, const gid_t *groups,
+                        size_t ngroups)
 {
     if (uid == 0)
         return true;

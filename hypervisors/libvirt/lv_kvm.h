@@ -24,8 +24,8 @@
 /* Whether a process running as uid with `groups` may open a node owned by
  * node_uid:node_gid with `mode` for reading and writing, by the mode bits
  * (as access(2) decides for a node without ACLs); uid 0 always may. */
-bool lv_kvm_mode_allows(mode_t mode, uid_t node_uid, gid_t node_gid, uid_t uid,
-                        const gid_t *groups, size_t ngroups);
+bool lv_kvm_mode_allows(mode_t mode, uid_t node_uid, gid_t node_gid, uid_t uid, const gid_t *groups,
+                        size_t ngroups);
 
 /* The QEMU user and group set in qemu.conf's text: the last uncommented
  * `user = "..."` and `group = "..."`; each left as it was where absent. */

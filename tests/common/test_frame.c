@@ -135,8 +135,7 @@ Test(frame, stream_and_credit_frames)
     cr_assert_eq(decode(0, WP_FRAME_STREAM, 0, &h, &err), 0, "an empty stream frame is legal");
     cr_assert_eq(decode(10, WP_FRAME_STREAM, 0x02, &h, &err), -1, "an unknown stream flag");
     cr_assert_eq(err.code, EPROTO);
-    cr_assert_eq(decode(10, WP_FRAME_REQUEST, WP_FRAME_FLAG_EOF, &h, &err), -1,
-                 "EOF on a request");
+    cr_assert_eq(decode(10, WP_FRAME_REQUEST, WP_FRAME_FLAG_EOF, &h, &err), -1, "EOF on a request");
     cr_assert_eq(err.code, EPROTO);
     cr_assert_eq(decode(4, WP_FRAME_CREDIT, 0, &h, &err), 0, "%s", err.msg);
     cr_assert_eq(decode(5, WP_FRAME_CREDIT, 0, &h, &err), -1, "a credit is 4 bytes");
@@ -146,9 +145,9 @@ Test(frame, stream_and_credit_frames)
 
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    cr_assert_eq(wp_frame_write_flags(sv[0], 9, WP_FRAME_STREAM, WP_FRAME_FLAG_EOF, "\0z", 2, -1,
-                                      &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        wp_frame_write_flags(sv[0], 9, WP_FRAME_STREAM, WP_FRAME_FLAG_EOF, "\0z", 2, -1, &err), 0,
+        "%s", err.msg);
     wp_frame_reader_t r;
     wp_frame_reader_init(&r, 1024);
     const uint8_t *p;

@@ -30,7 +30,7 @@ void vm_env_teardown(void);
 #define VM_CLONE_BUDGET_S 30.0
 #define VM_SLOW_CLONE_HINT                                                                         \
     "a clone took %.1f s, over the suites' budget of %.0f s: through libvirt this is libvirtd "    \
-    "re-probing QEMU before every domain because its QEMU user cannot open /dev/kvm (run "        \
+    "re-probing QEMU before every domain because its QEMU user cannot open /dev/kvm (run "         \
     "deploy/host/kvm-device.sh; docs/operations.md, 'Every libvirt VM takes a minute to start')"
 
 /* Clone the shared template and register the clone; asserts success and
