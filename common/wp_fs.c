@@ -5,6 +5,7 @@
 #include <errno.h>    /* errno */
 #include <fcntl.h>    /* open, openat */
 #include <libgen.h>   /* dirname */
+#include <stdint.h>   /* uint64_t */
 #include <stdio.h>    /* snprintf */
 #include <stdlib.h>   /* malloc */
 #include <string.h>   /* strlen, strdup */
@@ -32,7 +33,22 @@ int wp_mkdir_p(const char *path, unsigned mode, wp_error_t *err)
     return 0;
 }
 
-static int rm_at(int parent_fd, const char *name, wp_error_t *err)
+/* The id of the mount fd is on (statx, Linux 5.8). */
+static int mount_id(int fd, uint64_t *out)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
+        return -1;
+    if (!(stx.stx_mask & STATX_MNT_ID))
+        return errno = ENOTSUP, -1;
+    *out = stx.stx_mnt_id;
+    return 0;
+}
+
+/* tree_mnt: the mount id of the tree's top (0: not known yet). A directory
+ * on another mount is never entered: a bind mount left in a VM's shared
+ * directory (a container's rootfs) leads to the user's own files. */
+static int rm_at(int parent_fd, const char *name, uint64_t tree_mnt, wp_error_t *err)
 {
     if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT)
         return 0;
@@ -41,6 +57,21 @@ static int rm_at(int parent_fd, const char *name, wp_error_t *err)
     int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return wp_error_errno(err, errno, "open directory '%s'", name);
+    uint64_t mnt = 0;
+    if (mount_id(fd, &mnt) < 0) {
+        int e = errno;
+        close(fd);
+        return wp_error_errno(err, e, "mount of '%s'", name);
+    }
+    if (tree_mnt == 0)
+        tree_mnt = mnt;
+    else if (mnt != tree_mnt) {
+        close(fd);
+        return wp_error_set(err, EBUSY,
+                            "'%s' is a mount point: not removing what is mounted there (unmount "
+                            "it first)",
+                            name);
+    }
     DIR *dir = fdopendir(fd);
     if (dir == NULL) {
         close(fd);
@@ -51,7 +82,7 @@ static int rm_at(int parent_fd, const char *name, wp_error_t *err)
     while (ret == 0 && (de = readdir(dir)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        ret = rm_at(dirfd(dir), de->d_name, err);
+        ret = rm_at(dirfd(dir), de->d_name, tree_mnt, err);
     }
     closedir(dir);
     if (ret < 0)
@@ -63,7 +94,7 @@ static int rm_at(int parent_fd, const char *name, wp_error_t *err)
 
 int wp_rm_tree(const char *path, wp_error_t *err)
 {
-    int ret = rm_at(AT_FDCWD, path, err);
+    int ret = rm_at(AT_FDCWD, path, 0, err);
     if (ret < 0)
         return wp_error_wrap(err, "remove '%s'", path);
     return 0;

@@ -11,7 +11,9 @@
 int wp_mkdir_p(const char *path, unsigned mode, wp_error_t *err);
 
 /* rm -rf of a directory tree; a missing path is success. Does not follow
- * symlinks out of the tree. */
+ * symlinks out of the tree, and does not enter a directory on another mount
+ * (EBUSY, naming it; a bind mount included): what is mounted there is not
+ * the tree's to remove. */
 int wp_rm_tree(const char *path, wp_error_t *err);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer owned by
