@@ -47,6 +47,14 @@ cleanup)
     # (libvirt writes QEMU's command line, which names the root, into each)
     grep -lF "$root/" /var/log/libvirt/qemu/warmpool-*.log 2>/dev/null | xargs -r rm -f
   fi
+  # mounts a failed container test left under ROOT (a rootfs bound into a
+  # VM's shared directory), deepest first: rm -rf would go through a bind
+  # mount into the files it shows
+  awk -v r="$root/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+    while read -r m; do
+      echo "vm_fixture: unmounting leaked mount '$m'" >&2
+      umount -l "$m" || true
+    done
   rm -rf "$root"
   ;;
 *)
