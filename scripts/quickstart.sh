@@ -11,6 +11,7 @@ cd "$root"
 bash scripts/install-deps.sh
 bash scripts/build.sh
 bash deploy/guest/build-image.sh out/guest
+bash deploy/guest/build-rootfs.sh out/guest/rootfs
 
 ctl=build/pool/warmpoolctl
 echo "== building template 'demo' (a cold boot under TCG takes a few seconds) =="

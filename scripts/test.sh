@@ -12,6 +12,7 @@ bash scripts/install-deps.sh
 BUILD_DIR=$root/build bash scripts/build.sh
 BUILD_DIR=$root/build-asan bash scripts/build.sh -DWP_SANITIZE=ON
 bash deploy/guest/build-image.sh out/guest
+bash deploy/guest/build-rootfs.sh out/guest/rootfs
 
 echo "== unit tests (ASan+UBSan) =="
 (cd build-asan && ctest --output-on-failure -L unit)
