@@ -166,29 +166,11 @@ bool agent_handle(agent_ctx_t *ctx, const Warmpool__Agent__V1__Request *req,
 
 void agent_response_fini(Warmpool__Agent__V1__Response *resp)
 {
-    /* every result case is one calloc'd block whose address is the member */
-    switch (resp->result_case) {
-    case WARMPOOL__AGENT__V1__RESPONSE__RESULT_PING:
+    /* the result is a oneof (a union of pointers) and every result, the
+     * container calls' included (agent_containers_calls.c), is one calloc'd
+     * block whose address is the member: one free covers every case */
+    if (resp->result_case != WARMPOOL__AGENT__V1__RESPONSE__RESULT__NOT_SET)
         free(resp->ping);
-        break;
-    case WARMPOOL__AGENT__V1__RESPONSE__RESULT_RESEED:
-        free(resp->reseed);
-        break;
-    case WARMPOOL__AGENT__V1__RESPONSE__RESULT_SET_CLOCK:
-        free(resp->set_clock);
-        break;
-    case WARMPOOL__AGENT__V1__RESPONSE__RESULT_RANDOM_SAMPLE:
-        free(resp->random_sample);
-        break;
-    case WARMPOOL__AGENT__V1__RESPONSE__RESULT_INFO:
-        free(resp->info);
-        break;
-    case WARMPOOL__AGENT__V1__RESPONSE__RESULT_SHUTDOWN:
-        free(resp->shutdown);
-        break;
-    default:
-        break;
-    }
     resp->result_case = WARMPOOL__AGENT__V1__RESPONSE__RESULT__NOT_SET;
 }
 

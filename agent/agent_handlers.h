@@ -34,11 +34,25 @@ typedef struct agent_sys_ops {
     int (*random_bytes)(void *opaque, uint8_t *buf, size_t len);
     int (*info)(void *opaque, agent_sys_info_t *out);
     void (*power_off)(void *opaque); /* after the response has been sent */
+    /* Mount the 9p share `tag` at target unless something is mounted there
+     * (*already set then); NULL: not supported (EOPNOTSUPP). */
+    int (*mount_share)(void *opaque, const char *tag, const char *target, bool *already);
 } agent_sys_ops_t;
+
+/* Where the container manager finds crun and keeps its files; NULL fields
+ * take the guest's defaults (/usr/bin/crun, /run/crun, AGENT_BUNDLE_DIR,
+ * /sys/fs/cgroup). Tests point them at a fake crun and temporary trees. */
+typedef struct agent_paths {
+    const char *crun;
+    const char *crun_root;
+    const char *bundle_dir;
+    const char *cgroup_root;
+} agent_paths_t;
 
 typedef struct agent_ctx {
     const agent_sys_ops_t *sys;
     void *sys_opaque;
+    agent_paths_t paths;
     char boot_id[40];
     const char *version;
 } agent_ctx_t;

@@ -14,7 +14,6 @@
 #include <sys/epoll.h>    /* EPOLLIN */
 #include <sys/reboot.h>   /* reboot */
 #include <sys/signalfd.h> /* signalfd */
-#include <sys/wait.h>     /* waitpid */
 #include <unistd.h>       /* getpid */
 
 #include "agent_init.h"
@@ -31,7 +30,6 @@ typedef struct agent_main {
 
 static void on_signal(agent_server_t *s, agent_watch_t *w, uint32_t events)
 {
-    (void)s;
     (void)events;
     agent_main_t *m = w->opaque;
     struct signalfd_siginfo si;
@@ -39,8 +37,9 @@ static void on_signal(agent_server_t *s, agent_watch_t *w, uint32_t events)
         if (si.ssi_signo == SIGIO)
             m->transport.ops->on_sigio(&m->transport);
     }
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
+    /* every exit, dispatched by pid (crun's own children are waited for
+     * where they are run, agent_crun.h, so none is taken here) */
+    agent_server_reap(s);
 }
 
 static void fatal(const wp_error_t *err)

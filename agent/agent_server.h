@@ -2,7 +2,12 @@
  * every host connection at once, plus whatever the transports watch.
  *
  * Per connection: a frame reader; each complete REQUEST frame is decoded,
- * handled (agent_handlers.h) and answered on its id. A payload that does
+ * handled (agent_handlers.h) and answered on its id; container calls
+ * (16-31) go to the container manager (agent_containers.h), which may
+ * answer later (a wait), on the same connection. STREAM and CREDIT frames
+ * go to the manager too; one it refuses (a stream id that is not an open
+ * stdin of this connection, data beyond the credit) closes that connection
+ * with one log line. A payload that does
  * not decode, or a frame of the wrong kind, gets an error response and the
  * connection stays; a bad header (oversized, garbage) closes that
  * connection only. Replies are written at once; on a non-blocking fd (vsock
@@ -14,6 +19,7 @@
 #define AGENT_SERVER_H
 
 #include <stdbool.h> /* bool */
+#include <stddef.h>  /* size_t */
 #include <stdint.h>  /* uint32_t */
 
 #include "agent_handlers.h"
@@ -23,6 +29,7 @@
 
 typedef struct agent_server agent_server_t;
 typedef struct agent_watch agent_watch_t;
+typedef struct agent_conn agent_conn_t;
 
 typedef void (*agent_watch_fn)(agent_server_t *s, agent_watch_t *w, uint32_t events);
 
@@ -55,5 +62,34 @@ int agent_server_run_once(agent_server_t *s, int timeout_ms, wp_error_t *err);
 
 /* Number of connections being served (for tests). */
 int agent_server_connections(const agent_server_t *s);
+
+/* Collect every exited child (waitpid(-1, WNOHANG)) and hand each exit to
+ * the container manager by pid; unknown pids (orphans) are just reaped.
+ * Called on SIGCHLD. */
+void agent_server_reap(agent_server_t *s);
+
+/* Run fn(p) at the end of the current loop round (or now, outside one):
+ * for objects whose fds may still have events pending in this round. */
+int agent_server_defer_free(agent_server_t *s, void (*fn)(void *), void *p);
+
+/* Send on one connection. A failed write marks c dead: later sends are
+ * no-ops returning -1, and c is torn down (the manager forgets it, the fd is
+ * closed, on_hangup runs) at the end of the current loop round, so c stays
+ * valid memory until then. */
+int agent_conn_respond(agent_conn_t *c, uint32_t id, const Warmpool__Agent__V1__Response *r);
+int agent_conn_event(agent_conn_t *c, const Warmpool__Agent__V1__Event *e);
+int agent_conn_stream(agent_conn_t *c, uint32_t stream, const void *data, size_t len, bool eof);
+int agent_conn_credit(agent_conn_t *c, uint32_t stream, uint32_t bytes);
+/* Close c (a protocol error), logging why once. */
+void agent_conn_fail(agent_conn_t *c, const char *why);
+/* Stream ids of c: 1, 2, ... never reused on c. */
+uint32_t agent_conn_new_stream_id(agent_conn_t *c);
+/* Send e to every live connection. */
+void agent_server_broadcast(agent_server_t *s, const Warmpool__Agent__V1__Event *e);
+
+/* Bytes the agent holds for streams (stdin buffers), now and at most so
+ * far: for tests of the memory bound. */
+void agent_server_buffered_add(agent_server_t *s, long delta);
+size_t agent_server_buffered(const agent_server_t *s, size_t *peak);
 
 #endif

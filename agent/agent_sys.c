@@ -8,6 +8,7 @@
 #include <stdlib.h>       /* malloc */
 #include <string.h>       /* memcpy */
 #include <sys/ioctl.h>    /* ioctl */
+#include <sys/mount.h>    /* mount: the 9p share */
 #include <sys/random.h>   /* getrandom */
 #include <sys/reboot.h>   /* reboot */
 #include <sys/sysinfo.h>  /* sysinfo, get_nprocs */
@@ -16,6 +17,7 @@
 #include <unistd.h>       /* sync */
 
 #include "wp_cleanup.h"
+#include "wp_fs.h"
 
 static int sys_reseed(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -103,7 +105,35 @@ static void sys_power_off(void *opaque)
     reboot(RB_POWER_OFF);
 }
 
+/* Whether something is mounted at target (/proc/self/mounts). */
+static bool mounted_at(const char *target)
+{
+    _cleanup_fclose_ FILE *f = fopen("/proc/self/mounts", "re");
+    char line[1024], dev[256], dir[512];
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%255s %511s", dev, dir) == 2 && strcmp(dir, target) == 0)
+            return true;
+    return false;
+}
+
+static int sys_mount_share(void *opaque, const char *tag, const char *target, bool *already)
+{
+    (void)opaque;
+    *already = mounted_at(target);
+    if (*already)
+        return 0;
+    wp_error_t err = {0};
+    if (wp_mkdir_p(target, 0755, &err) < 0)
+        return -err.code;
+    /* the modules (9p, 9pnet_virtio) were loaded at boot; cache=none: the
+     * host writes the rootfs and the guest must see it as is */
+    if (mount(tag, target, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=none") < 0)
+        return -errno;
+    return 0;
+}
+
 const agent_sys_ops_t agent_sys_linux = {
+    .mount_share = sys_mount_share,
     .add_entropy_and_reseed = sys_reseed,
     .get_realtime = sys_get_realtime,
     .set_realtime = sys_set_realtime,
