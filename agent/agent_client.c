@@ -1,9 +1,9 @@
 /* agent_client.c - see agent_client.h. */
-#include "agent_client.h"
+#include "agent_client_internal.h"
 
 #include <errno.h>            /* errno */
+#include <fcntl.h>            /* fcntl: O_NONBLOCK */
 #include <linux/vm_sockets.h> /* sockaddr_vm */
-#include <poll.h>             /* poll */
 #include <stdio.h>            /* snprintf */
 #include <stdlib.h>           /* calloc, strtoul */
 #include <string.h>           /* strncmp */
@@ -14,13 +14,6 @@
 #include "wp_cleanup.h"
 #include "wp_frame.h"
 #include "wp_time.h"
-
-struct agent_client {
-    int fd;
-    uint32_t next_id;
-    wp_frame_reader_t reader;
-    Warmpool__Agent__V1__Event *announce; /* last Announce event, owned */
-};
 
 static int connect_unix(const char *path, wp_error_t *err)
 {
@@ -81,6 +74,16 @@ agent_client_t *agent_client_from_fd(int fd, wp_error_t *err)
         wp_error_errno(err, ENOMEM, "agent client");
         return NULL;
     }
+    /* non-blocking: every wait is a poll with a deadline, and a write to an
+     * agent that stops reading fails after AGENT_CLIENT_WRITE_MS */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        free(c);
+        wp_error_errno(err, e, "agent connection: set O_NONBLOCK");
+        return NULL;
+    }
     c->fd = fd;
     c->next_id = 1;
     wp_frame_reader_init(&c->reader, WP_FRAME_MAX_PAYLOAD);
@@ -95,6 +98,9 @@ void agent_client_close(agent_client_t *c)
     wp_frame_reader_fini(&c->reader);
     if (c->announce)
         warmpool__agent__v1__event__free_unpacked(c->announce, NULL);
+    while (c->pending)
+        agent_client_call_abandon(c, c->pending->id);
+    agent_streams_free(c);
     free(c);
 }
 
@@ -103,102 +109,9 @@ const Warmpool__Agent__V1__Announce *agent_client_announce(const agent_client_t 
     return c->announce ? c->announce->announce : NULL;
 }
 
-/* Remember an event; only Announce matters to the client today. */
-static void take_event(agent_client_t *c, const uint8_t *payload, size_t len)
-{
-    Warmpool__Agent__V1__Event *ev = warmpool__agent__v1__event__unpack(NULL, len, payload);
-    if (ev == NULL)
-        return;
-    if (ev->event_case != WARMPOOL__AGENT__V1__EVENT__EVENT_ANNOUNCE) {
-        warmpool__agent__v1__event__free_unpacked(ev, NULL);
-        return;
-    }
-    if (c->announce)
-        warmpool__agent__v1__event__free_unpacked(c->announce, NULL);
-    c->announce = ev;
-}
-
-/* Read frames until the response `want_id` arrives (returned unpacked in
- * *resp), or, with want_id 0, until an Announce is held. */
-static int pump(agent_client_t *c, uint32_t want_id, Warmpool__Agent__V1__Response **resp,
-                int timeout_ms, wp_error_t *err)
-{
-    int64_t deadline = wp_now_mono_ns() + (int64_t)timeout_ms * 1000000;
-    for (;;) {
-        wp_frame_header_t h;
-        const uint8_t *payload;
-        int ret;
-        while ((ret = wp_frame_reader_next(&c->reader, &h, &payload, err)) == 1) {
-            if (h.kind == WP_FRAME_EVENT) {
-                take_event(c, payload, h.length);
-                if (want_id == 0 && c->announce)
-                    return 0;
-            } else if (h.kind == WP_FRAME_RESPONSE && h.id == want_id && want_id != 0) {
-                *resp = warmpool__agent__v1__response__unpack(NULL, h.length, payload);
-                if (*resp == NULL)
-                    return wp_error_set(err, EBADMSG, "agent response %u does not decode", h.id);
-                return 0;
-            }
-            /* a response to a call we gave up on: drop it */
-        }
-        if (ret < 0)
-            return wp_error_wrap(err, "agent stream");
-        if (want_id == 0 && c->announce)
-            return 0;
-        int64_t left_ms = (deadline - wp_now_mono_ns()) / 1000000;
-        if (left_ms <= 0)
-            return wp_error_set(err, ETIMEDOUT, "agent did not answer within %d ms", timeout_ms);
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int n = poll(&pfd, 1, (int)left_ms);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return wp_error_errno(err, errno, "poll agent");
-        if (n == 0)
-            continue;
-        long got = wp_frame_reader_read_fd(&c->reader, c->fd, err);
-        if (got < 0)
-            return wp_error_wrap(err, "agent");
-        if (got == 0)
-            return wp_error_set(err, ECONNRESET, "agent closed the connection");
-    }
-}
-
-int agent_client_wait_announce(agent_client_t *c, int timeout_ms, wp_error_t *err)
-{
-    if (c->announce)
-        return 0;
-    return pump(c, 0, NULL, timeout_ms, err);
-}
-
-int agent_client_call(agent_client_t *c, const Warmpool__Agent__V1__Request *req,
-                      Warmpool__Agent__V1__Response **resp, int timeout_ms, wp_error_t *err)
-{
-    uint32_t id = c->next_id++;
-    if (c->next_id == 0)
-        c->next_id = 1; /* 0 is for events */
-    size_t len = warmpool__agent__v1__request__get_packed_size(req);
-    _cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL)
-        return wp_error_errno(err, ENOMEM, "agent request");
-    warmpool__agent__v1__request__pack(req, buf);
-    if (wp_frame_write(c->fd, id, WP_FRAME_REQUEST, buf, len, err) < 0)
-        return wp_error_wrap(err, "send to agent");
-    Warmpool__Agent__V1__Response *r = NULL;
-    if (pump(c, id, &r, timeout_ms, err) < 0)
-        return -1;
-    if (r->error_code != 0) {
-        wp_error_set(err, r->error_code, "agent: %s", r->error_message);
-        warmpool__agent__v1__response__free_unpacked(r, NULL);
-        return -1;
-    }
-    *resp = r;
-    return 0;
-}
-
 /* Run one call and check the response carries the expected result. */
-static int simple_call(agent_client_t *c, Warmpool__Agent__V1__Request *req, int want_case,
-                       Warmpool__Agent__V1__Response **out, int timeout_ms, wp_error_t *err)
+int agent_client_simple_call(agent_client_t *c, Warmpool__Agent__V1__Request *req, int want_case,
+                             Warmpool__Agent__V1__Response **out, int timeout_ms, wp_error_t *err)
 {
     Warmpool__Agent__V1__Response *r = NULL;
     if (agent_client_call(c, req, &r, timeout_ms, err) < 0)
@@ -222,7 +135,8 @@ int agent_client_ping(agent_client_t *c, int timeout_ms, wp_error_t *err)
     req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_PING;
     req.ping = &ping;
     Warmpool__Agent__V1__Response *r = NULL;
-    if (simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_PING, &r, timeout_ms, err) < 0)
+    if (agent_client_simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_PING, &r,
+                                 timeout_ms, err) < 0)
         return -1;
     bool echoed = r->ping->token == ping.token;
     warmpool__agent__v1__response__free_unpacked(r, NULL);
@@ -238,8 +152,8 @@ int agent_client_reseed(agent_client_t *c, const void *entropy, size_t len, int 
     Warmpool__Agent__V1__Request req = WARMPOOL__AGENT__V1__REQUEST__INIT;
     req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_RESEED;
     req.reseed = &reseed;
-    return simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_RESEED, NULL, timeout_ms,
-                       err);
+    return agent_client_simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_RESEED, NULL,
+                                    timeout_ms, err);
 }
 
 int agent_client_set_clock(agent_client_t *c, int64_t realtime_ns, int timeout_ms, wp_error_t *err)
@@ -249,8 +163,8 @@ int agent_client_set_clock(agent_client_t *c, int64_t realtime_ns, int timeout_m
     Warmpool__Agent__V1__Request req = WARMPOOL__AGENT__V1__REQUEST__INIT;
     req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_SET_CLOCK;
     req.set_clock = &clock;
-    return simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_SET_CLOCK, NULL, timeout_ms,
-                       err);
+    return agent_client_simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_SET_CLOCK, NULL,
+                                    timeout_ms, err);
 }
 
 int agent_client_random_sample(agent_client_t *c, void *out, size_t len, int timeout_ms,
@@ -262,8 +176,8 @@ int agent_client_random_sample(agent_client_t *c, void *out, size_t len, int tim
     req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_RANDOM_SAMPLE;
     req.random_sample = &rs;
     Warmpool__Agent__V1__Response *r = NULL;
-    if (simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_RANDOM_SAMPLE, &r, timeout_ms,
-                    err) < 0)
+    if (agent_client_simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_RANDOM_SAMPLE, &r,
+                                 timeout_ms, err) < 0)
         return -1;
     int ret = 0;
     if (r->random_sample->data.len != len)
@@ -282,7 +196,8 @@ int agent_client_info(agent_client_t *c, Warmpool__Agent__V1__Response **out, in
     Warmpool__Agent__V1__Request req = WARMPOOL__AGENT__V1__REQUEST__INIT;
     req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_INFO;
     req.info = &info;
-    return simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_INFO, out, timeout_ms, err);
+    return agent_client_simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_INFO, out,
+                                    timeout_ms, err);
 }
 
 int agent_client_shutdown(agent_client_t *c, int timeout_ms, wp_error_t *err)
@@ -291,6 +206,6 @@ int agent_client_shutdown(agent_client_t *c, int timeout_ms, wp_error_t *err)
     Warmpool__Agent__V1__Request req = WARMPOOL__AGENT__V1__REQUEST__INIT;
     req.call_case = WARMPOOL__AGENT__V1__REQUEST__CALL_SHUTDOWN;
     req.shutdown = &sd;
-    return simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_SHUTDOWN, NULL, timeout_ms,
-                       err);
+    return agent_client_simple_call(c, &req, WARMPOOL__AGENT__V1__RESPONSE__RESULT_SHUTDOWN, NULL,
+                                    timeout_ms, err);
 }

@@ -1,10 +1,14 @@
 /* agent_client.h - host-side client of the guest agent protocol
  * (proto/agent.proto over common/wp_frame.h).
  *
- * One client per connection; a client is used by one thread at a time. Calls
- * are synchronous: each sends a request with a fresh id and reads frames
- * until the response with that id arrives (events that arrive meanwhile are
- * remembered: the last Announce is kept). Readiness is an event: connect
+ * One client per connection; a client is used by one thread at a time. The
+ * calls here are synchronous: each sends a request with a fresh id and pumps
+ * frames until the response with that id arrives; whatever else arrives
+ * meanwhile is dispatched (the last Announce is kept; other events, stream
+ * data and other calls' responses as agent_client_stream.h says: calls in
+ * flight, stdio streams with credit, event callbacks). Container calls are
+ * in agent_client_containers.h. A protocol error or a lost connection is
+ * final: every later call fails with it. Readiness is an event: connect
  * does not poll or back off; wait_announce blocks on the socket until the
  * agent's Announce arrives or the deadline passes.
  *
@@ -43,8 +47,7 @@ int agent_client_call(agent_client_t *c, const Warmpool__Agent__V1__Request *req
 int agent_client_ping(agent_client_t *c, int timeout_ms, wp_error_t *err);
 int agent_client_reseed(agent_client_t *c, const void *entropy, size_t len, int timeout_ms,
                         wp_error_t *err);
-int agent_client_set_clock(agent_client_t *c, int64_t realtime_ns, int timeout_ms,
-                           wp_error_t *err);
+int agent_client_set_clock(agent_client_t *c, int64_t realtime_ns, int timeout_ms, wp_error_t *err);
 int agent_client_random_sample(agent_client_t *c, void *out, size_t len, int timeout_ms,
                                wp_error_t *err);
 /* *out is the decoded response; free it with warmpool__agent__v1__response__free_unpacked. */

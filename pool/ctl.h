@@ -43,5 +43,7 @@ int ctl_pool_wait(ctl_t *ctl, int argc, char **argv); /* ctl_pool_wait.c */
 int ctl_agent(ctl_t *ctl, int argc, char **argv);     /* ctl_agent.c */
 int ctl_acquire(ctl_t *ctl, int argc, char **argv);
 int ctl_release(ctl_t *ctl, int argc, char **argv);
+/* A container in a warm VM (ctl_run.c): exits with its status. */
+int ctl_run(ctl_t *ctl, int argc, char **argv);
 
 #endif

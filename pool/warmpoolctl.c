@@ -1,7 +1,7 @@
 /* warmpoolctl.c - the warmpool command-line tool: global options and
  * dispatch. Commands live in ctl_*.c: template, clone and vm work locally
  * on the store; status, pool, acquire, release, leases and health go
- * through warmpoold's API socket (--socket). */
+ * through warmpoold's API socket (--socket); run uses either. */
 #include <getopt.h> /* getopt_long */
 #include <stdarg.h> /* va_list */
 #include <stdio.h>  /* fprintf */
@@ -28,6 +28,14 @@ static const char usage_text[] =
     "  release VM_ID TOKEN    end a lease (the VM is destroyed)\n"
     "  leases                 list leases (without tokens)\n"
     "  health                 daemon version, uptime, templates and leases\n"
+    "\n"
+    "Containers (a VM leased from warmpoold when it answers, else cloned here):\n"
+    "  run TEMPLATE --rootfs DIR [--tty] [--id NAME] [--no-stdin] [--verbose] [--] CMD [ARGS...]\n"
+    "                         run CMD in a container of DIR in a warm VM, stdio on this\n"
+    "                         terminal (stdin streamed with --tty or when it is not a\n"
+    "                         terminal); exits with its status (128+N when killed by signal\n"
+    "                         N, 125 when warmpoolctl failed); the VM is destroyed after;\n"
+    "                         --verbose: timings on stderr; needs root (bind mounts)\n"
     "\n"
     "Local commands (no daemon needed):\n"
     "  template build NAME --kernel FILE --initrd FILE [--cmdline TEXT] [--memory MIB]\n"
@@ -181,7 +189,7 @@ int main(int argc, char **argv)
         {"template", ctl_template}, {"clone", ctl_clone},   {"vm", ctl_vm},
         {"status", ctl_status},     {"pool", ctl_pool},     {"acquire", ctl_acquire},
         {"release", ctl_release},   {"leases", ctl_leases}, {"health", ctl_health},
-        {"agent", ctl_agent},
+        {"agent", ctl_agent},       {"run", ctl_run},
     };
     int status = -1;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
