@@ -6,6 +6,7 @@
 #define FAKE_SYS_H
 
 #include <poll.h>   /* poll */
+#include <stdio.h>  /* snprintf */
 #include <string.h> /* memcpy */
 
 #include "agent_handlers.h"
@@ -27,6 +28,10 @@ typedef struct fake_sys {
      * readable there (the agent powers off only after answering) */
     int reply_fd;
     bool reply_readable_at_power_off;
+    /* mount_share: calls, what is mounted (the first call mounts) */
+    int mounts;
+    bool share_mounted;
+    char mount_tag[32], mount_target[128];
     /* negative errno returned by one op, 0 to succeed */
     int fail_reseed, fail_get_clock, fail_set_clock, fail_random, fail_info;
 } fake_sys_t;
@@ -107,7 +112,19 @@ static void fake_power_off(void *o)
     }
 }
 
+static int fake_mount_share(void *o, const char *tag, const char *target, bool *already)
+{
+    fake_sys_t *f = o;
+    f->mounts++;
+    *already = f->share_mounted;
+    f->share_mounted = true;
+    snprintf(f->mount_tag, sizeof(f->mount_tag), "%s", tag);
+    snprintf(f->mount_target, sizeof(f->mount_target), "%s", target);
+    return 0;
+}
+
 static const agent_sys_ops_t fake_sys_ops = {
+    .mount_share = fake_mount_share,
     .add_entropy_and_reseed = fake_reseed,
     .get_realtime = fake_get_realtime,
     .set_realtime = fake_set_realtime,
