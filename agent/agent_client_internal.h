@@ -31,6 +31,8 @@ typedef struct agent_stream {
      * every credit granted), what was consumed and not yet credited */
     uint64_t received, allowed;
     uint32_t unacked;
+    bool manual;        /* the caller says what it consumed (stream_consumed) */
+    uint64_t handed;    /* manual: bytes given to the sink not yet consumed */
     agent_stream_fn fn; /* NULL: the client's default sink */
     void *opaque;
     /* input: what was sent, and the window plus every credit received */

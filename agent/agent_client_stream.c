@@ -133,6 +133,10 @@ int agent_stream_deliver(agent_client_t *c, const wp_frame_header_t *h, const ui
         stream_forget(c, h->id); /* nothing more may come: no credit to grant */
         return ret;
     }
+    if (s->manual) {
+        s->handed += h->length;
+        return ret;
+    }
     s->unacked += h->length;
     if (s->unacked >= CREDIT_BATCH) {
         wp_error_t e = {0};
@@ -143,6 +147,32 @@ int agent_stream_deliver(agent_client_t *c, const wp_frame_header_t *h, const ui
         }
     }
     return ret;
+}
+
+int agent_client_stream_manual(agent_client_t *c, uint32_t stream, wp_error_t *err)
+{
+    agent_stream_t *s = agent_stream_find(c, stream);
+    if (s == NULL || s->input)
+        return wp_error_set(err, ENOENT, "no open output stream %u", stream);
+    s->manual = true;
+    return 0;
+}
+
+int agent_client_stream_consumed(agent_client_t *c, uint32_t stream, size_t n, wp_error_t *err)
+{
+    if (agent_client_check(c, err) < 0)
+        return -1;
+    agent_stream_t *s = agent_stream_find(c, stream);
+    if (s == NULL || s->input)
+        return wp_error_set(err, ENOENT, "no open output stream %u", stream);
+    if (!s->manual || n > s->handed)
+        return wp_error_set(err, EINVAL, "stream %u: %zu bytes consumed, %llu handed out", stream,
+                            n, (unsigned long long)s->handed);
+    s->handed -= n;
+    s->unacked += (uint32_t)n;
+    if (s->unacked >= CREDIT_BATCH && grant(c, s, err) < 0)
+        return agent_client_break(c, err);
+    return 0;
 }
 
 void agent_stream_credit(agent_client_t *c, uint32_t id, const uint8_t p[4])

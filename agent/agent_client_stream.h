@@ -17,7 +17,9 @@
  * stream's sink (agent_client_stream_sink), else the client's default sink
  * (agent_client_on_stream), else it is dropped. When the sink returns, the
  * bytes count as consumed and the client grants them back as credit, in
- * CREDIT frames of at least AGENT_STREAM_WINDOW / 4 bytes. The sink gets
+ * CREDIT frames of at least AGENT_STREAM_WINDOW / 4 bytes (or, for a
+ * stream in manual credit, when the caller says it consumed them: see
+ * agent_client_stream_manual). The sink gets
  * the EOF once (eof true, len possibly 0); the stream is then forgotten.
  * Memory: the client holds at most one frame (<= AGENT_STREAM_CHUNK for
  * stream data) beyond what the kernel holds; a sink that wants to keep
@@ -64,6 +66,17 @@ void agent_client_on_stream(agent_client_t *c, agent_stream_fn fn, void *opaque)
 /* A sink for one output stream. ENOENT: not an open output stream. */
 int agent_client_stream_sink(agent_client_t *c, uint32_t stream, agent_stream_fn fn, void *opaque,
                              wp_error_t *err);
+/* Manual credit, for a sink that cannot always pass bytes on at once (a
+ * full FIFO) and keeps them itself: from now on, bytes handed to the sink
+ * count as consumed only when the caller says so with
+ * agent_client_stream_consumed, so the agent can send at most
+ * AGENT_STREAM_WINDOW bytes the caller has not consumed (that is what such
+ * a sink must be ready to hold), and data beyond it is EPROTO. */
+int agent_client_stream_manual(agent_client_t *c, uint32_t stream, wp_error_t *err);
+/* n more bytes of a manual stream consumed (at most what the sink was
+ * handed): credit follows in batches. ENOENT: not an open output stream
+ * (after its EOF there is nothing to grant); EINVAL: more than handed. */
+int agent_client_stream_consumed(agent_client_t *c, uint32_t stream, size_t n, wp_error_t *err);
 /* True while the stream is known: output until its EOF was delivered,
  * stdin until agent_client_stdin_eof. */
 bool agent_client_stream_open(const agent_client_t *c, uint32_t stream);

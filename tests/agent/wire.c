@@ -39,6 +39,34 @@ void wire_write(wire_t *w, const void *buf, size_t len)
     cr_assert_eq(write(w->fd, buf, len), (ssize_t)len);
 }
 
+void wire_stream(wire_t *w, uint32_t stream, const void *data, size_t len, uint8_t flags)
+{
+    wp_error_t err = {0};
+    cr_assert_eq(wp_frame_write_flags(w->fd, stream, WP_FRAME_STREAM, flags, data, len, 5000, &err),
+                 0, "%s", err.msg);
+}
+
+void wire_credit(wire_t *w, uint32_t stream, uint32_t bytes)
+{
+    uint8_t be[4] = {(uint8_t)(bytes >> 24), (uint8_t)(bytes >> 16), (uint8_t)(bytes >> 8),
+                     (uint8_t)bytes};
+    wp_error_t err = {0};
+    cr_assert_eq(wp_frame_write(w->fd, stream, WP_FRAME_CREDIT, be, 4, &err), 0, "%s", err.msg);
+}
+
+void wire_header(wire_t *w, uint32_t id, wp_frame_kind_t kind, uint32_t length)
+{
+    uint8_t head[WP_FRAME_HEADER_SIZE];
+    wp_frame_header_t h = {.length = length, .id = id, .kind = (uint8_t)kind};
+    wp_frame_header_encode(&h, head);
+    wire_write(w, head, sizeof(head));
+}
+
+uint32_t wire_credit_value(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 void wire_send(wire_t *w, uint32_t id, wp_frame_kind_t kind, const ProtobufCMessage *msg)
 {
     uint8_t buf[4096];

@@ -27,6 +27,13 @@ void wire_send(wire_t *w, uint32_t id, wp_frame_kind_t kind, const ProtobufCMess
 void wire_pack(uint8_t *buf, size_t cap, size_t *off, uint32_t id, wp_frame_kind_t kind,
                const ProtobufCMessage *msg);
 void wire_write(wire_t *w, const void *buf, size_t len);
+/* One STREAM frame (flags: WP_FRAME_FLAG_EOF or 0) and one CREDIT frame. */
+void wire_stream(wire_t *w, uint32_t stream, const void *data, size_t len, uint8_t flags);
+void wire_credit(wire_t *w, uint32_t stream, uint32_t bytes);
+/* A bare frame header (a payload that may never follow). */
+void wire_header(wire_t *w, uint32_t id, wp_frame_kind_t kind, uint32_t length);
+/* The u32 a CREDIT frame carries. */
+uint32_t wire_credit_value(const uint8_t *payload);
 
 /* The next frame within timeout_ms: 1 with *h and *payload (valid until the
  * next call), 0 when the peer closed, -1 when nothing whole came in time. A
