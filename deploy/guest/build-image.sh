@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --agent) agent=$2; shift 2 ;;
     --kernel-deb) kernel_deb=$2; shift 2 ;;
     --crun) crun=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) die "unknown option '$1'" ;;
     *) [ -z "$out" ] || die "one OUTDIR only"; out=$1; shift ;;
   esac

@@ -1,7 +1,10 @@
 /* test_agent_init.c - what the agent reads before it serves: its options
  * from the kernel command line, and its virtio-serial port from sysfs (a
  * fake tree in a temp dir). The serial transport then runs on a pty
- * standing in for the port: the master is the host. */
+ * standing in for the port: the master is the host. What of the boot mounts
+ * runs without mounting: the cgroup controllers to enable (from the text of
+ * cgroup.controllers, and written to a stand-in cgroup directory) and the
+ * /dev links (in a temp dir). */
 #include <criterion/criterion.h>
 #include <errno.h>     /* EINVAL */
 #include <fcntl.h>     /* open */
@@ -368,4 +371,154 @@ Test(agent_serial, a_port_that_appears_later_is_served_at_the_next_uevent)
     expect_announce(&p);
     expect_pong(&p, 7, 0x1234);
     port_stop(&p);
+}
+
+/* ---- cgroup controllers for containers ---- */
+
+static const char *subtree_line(const char *available)
+{
+    static char line[128];
+    wp_error_t err = {0};
+    cr_assert_eq(agent_cgroup_subtree_line(available, line, sizeof(line), &err), 0, "'%s': %s",
+                 available, err.msg);
+    return line;
+}
+
+Test(agent_cgroup, enables_the_wanted_controllers_the_kernel_has_in_a_fixed_order)
+{
+    /* Debian 6.1's root cgroup.controllers */
+    cr_assert_str_eq(subtree_line("cpuset cpu io memory hugetlb pids rdma misc\n"),
+                     "+cpu +io +memory +pids");
+    cr_assert_str_eq(subtree_line("pids memory io cpu"), "+cpu +io +memory +pids",
+                     "the order is ours, not the file's");
+    cr_assert_str_eq(subtree_line("memory\tpids\n"), "+memory +pids");
+    cr_assert_str_eq(subtree_line("  cpu\n"), "+cpu");
+}
+
+Test(agent_cgroup, only_whole_words_match)
+{
+    cr_assert_str_eq(subtree_line("cpuset hugetlb rdma misc\n"), "", "cpuset is not cpu");
+    cr_assert_str_eq(subtree_line("cpux xio memoryy pid"), "");
+    cr_assert_str_eq(subtree_line(""), "");
+    cr_assert_str_eq(subtree_line("\n"), "");
+    cr_assert_str_eq(subtree_line("cpuset cpu"), "+cpu", "cpu after cpuset");
+}
+
+Test(agent_cgroup, a_short_buffer_is_enospc)
+{
+    char line[9];
+    wp_error_t err = {0};
+    cr_assert_eq(agent_cgroup_subtree_line("cpu io memory pids", line, sizeof(line), &err), -1);
+    cr_assert_eq(err.code, ENOSPC, "%s", err.msg);
+    cr_assert_eq(agent_cgroup_subtree_line("cpu", line, 0, &err), -1);
+    cr_assert_eq(err.code, ENOSPC);
+    cr_assert_eq(agent_cgroup_subtree_line("cpu io", line, sizeof(line), &err), 0, "%s", err.msg);
+    cr_assert_str_eq(line, "+cpu +io", "8 bytes and the NUL fit exactly");
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_text(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    wp_error_t err = {0};
+    char *text = wp_read_file(path, 4096, NULL, &err);
+    cr_assert_not_null(text, "%s", err.msg);
+    return text;
+}
+
+TestSuite(agent_cgroup, .fini = trees_remove);
+
+Test(agent_cgroup, writes_the_line_to_subtree_control)
+{
+    tree_t t;
+    tree_make(&t);
+    write_text(t.root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+    write_text(t.root, "cgroup.subtree_control", "");
+    wp_error_t err = {0};
+    cr_assert_eq(agent_cgroup_enable(t.root, &err), 0, "%s", err.msg);
+    char *got = read_text(t.root, "cgroup.subtree_control");
+    cr_assert_str_eq(got, "+cpu +io +memory +pids");
+    free(got);
+}
+
+Test(agent_cgroup, none_available_writes_nothing)
+{
+    tree_t t;
+    tree_make(&t);
+    write_text(t.root, "cgroup.controllers", "\n");
+    write_text(t.root, "cgroup.subtree_control", "untouched");
+    wp_error_t err = {0};
+    cr_assert_eq(agent_cgroup_enable(t.root, &err), 0, "%s", err.msg);
+    char *got = read_text(t.root, "cgroup.subtree_control");
+    cr_assert_str_eq(got, "untouched");
+    free(got);
+}
+
+Test(agent_cgroup, no_cgroup2_there_is_an_error_naming_the_file)
+{
+    tree_t t;
+    tree_make(&t);
+    wp_error_t err = {0};
+    cr_assert_eq(agent_cgroup_enable(t.root, &err), -1);
+    cr_assert_eq(err.code, ENOENT, "%s", err.msg);
+    cr_assert(strstr(err.msg, "cgroup.controllers'") != NULL, "%s", err.msg);
+
+    write_text(t.root, "cgroup.controllers", "memory\n"); /* no subtree_control */
+    cr_assert_eq(agent_cgroup_enable(t.root, &err), -1);
+    cr_assert_eq(err.code, ENOENT, "%s", err.msg);
+    cr_assert(strstr(err.msg, "cgroup.subtree_control'") != NULL, "%s", err.msg);
+}
+
+/* ---- /dev links ---- */
+
+static void expect_link(const char *dev, const char *name, const char *target)
+{
+    char path[256], got[256];
+    snprintf(path, sizeof(path), "%s/%s", dev, name);
+    ssize_t n = readlink(path, got, sizeof(got) - 1);
+    cr_assert_geq(n, 0, "%s: %s", path, strerror(errno));
+    got[n] = '\0';
+    cr_assert_str_eq(got, target, "%s", path);
+}
+
+static void expect_dev_links(const char *dev)
+{
+    expect_link(dev, "ptmx", "pts/ptmx");
+    expect_link(dev, "fd", "/proc/self/fd");
+    expect_link(dev, "stdin", "/proc/self/fd/0");
+    expect_link(dev, "stdout", "/proc/self/fd/1");
+    expect_link(dev, "stderr", "/proc/self/fd/2");
+}
+
+TestSuite(agent_dev_links, .fini = trees_remove);
+
+Test(agent_dev_links, replaces_devtmpfs_ptmx_and_makes_the_fd_links)
+{
+    tree_t t;
+    tree_make(&t);
+    tree_dev(&t, "ptmx", NULL);          /* stands in for devtmpfs' node */
+    tree_dev(&t, "stdout", "/dev/null"); /* a wrong link is replaced */
+    wp_error_t err = {0};
+    cr_assert_eq(agent_init_dev_links(t.dev, &err), 0, "%s", err.msg);
+    expect_dev_links(t.dev);
+    cr_assert_eq(agent_init_dev_links(t.dev, &err), 0, "again: %s", err.msg);
+    expect_dev_links(t.dev);
+}
+
+Test(agent_dev_links, a_missing_dev_is_an_error_naming_the_path)
+{
+    wp_error_t err = {0};
+    cr_assert_eq(agent_init_dev_links("/nonexistent-wp-dev", &err), -1);
+    cr_assert_eq(err.code, ENOENT, "%s", err.msg);
+    cr_assert(strstr(err.msg, "'/nonexistent-wp-dev/ptmx'") != NULL, "%s", err.msg);
 }
