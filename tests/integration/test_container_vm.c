@@ -1,0 +1,437 @@
+/* test_container_vm.c - containers in clones of a real template (QEMU TCG,
+ * and through libvirt as the _libvirt variant): Debian's crun in the guest,
+ * the busybox test rootfs bound into the VM's 9p share, stdio as credited
+ * streams. Output and exit codes, stdin byte-exact, a flood that neither
+ * starves pings nor grows the agent, exec, signals, a pty and its size,
+ * OOM, stats, two containers at once, and delete leaving no mount on the
+ * host and no process in the guest. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "agent_client_containers.h"
+#include "agent_share.h"
+#include "agent_spec.h"
+#include "vm_helpers.h"
+#include "wp_time.h"
+
+#define CALL_MS 30000
+
+TestSuite(container_vm, .init = vm_env_setup, .fini = vm_env_teardown, .timeout = 600);
+
+/* What one process wrote, and how it ended. */
+typedef struct capture {
+    char *out, *err; /* NUL-terminated; malloc'd */
+    size_t out_len, err_len;
+    size_t out_cap_keep; /* keep at most this much of stdout (0: all) */
+    uint64_t out_total;  /* every byte seen on stdout */
+    uint32_t out_stream, err_stream;
+    bool out_eof, err_eof;
+    bool exited; /* ProcessExited seen */
+    bool exit_after_eof;
+    uint64_t ooms;
+} capture_t;
+
+static void append(char **buf, size_t *len, const uint8_t *data, size_t n)
+{
+    *buf = realloc(*buf, *len + n + 1);
+    cr_assert_not_null(*buf);
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+static int sink(void *opaque, uint32_t stream, const uint8_t *data, size_t len, bool eof,
+                wp_error_t *err)
+{
+    (void)err;
+    capture_t *c = opaque;
+    if (stream == c->out_stream) {
+        c->out_total += len;
+        size_t keep = len;
+        if (c->out_cap_keep && c->out_len + keep > c->out_cap_keep)
+            keep = c->out_cap_keep > c->out_len ? c->out_cap_keep - c->out_len : 0;
+        if (keep)
+            append(&c->out, &c->out_len, data, keep);
+        c->out_eof |= eof;
+    } else if (stream == c->err_stream) {
+        append(&c->err, &c->err_len, data, len);
+        c->err_eof |= eof;
+    }
+    return 0;
+}
+
+static void on_event(void *opaque, const Warmpool__Agent__V1__Event *ev)
+{
+    capture_t *c = opaque;
+    if (ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_PROCESS_EXITED) {
+        c->exited = true;
+        c->exit_after_eof = (c->out_stream == 0 || c->out_eof) && (c->err_stream == 0 || c->err_eof);
+    } else if (ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_CONTAINER_OOM) {
+        c->ooms = ev->container_oom->oom_kills;
+    }
+}
+
+static void capture_free(capture_t *c)
+{
+    free(c->out);
+    free(c->err);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Bind the test rootfs under the VM's share and build a spec for argv. */
+static json_t *prepare(factory_vm_t *vm, const char *id, char *const argv[], bool terminal)
+{
+    int argc = 0;
+    while (argv[argc] != NULL)
+        argc++;
+    wp_error_t err = {0};
+    json_t *spec = agent_spec_default(argc, argv, NULL, terminal, NULL, &err);
+    cr_assert_not_null(spec, "%s", err.msg);
+    char rootfs[1024];
+    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", getenv("WP_GUEST_DIR"));
+    char real[PATH_MAX];
+    cr_assert_not_null(realpath(rootfs, real), "no test rootfs at '%s'", rootfs);
+    cr_assert_eq(agent_share_prepare(vm->share_dir, id, real, spec, &err), 0, "%s", err.msg);
+    return spec;
+}
+
+/* Create the container (not started), streams captured into c. */
+static void create(factory_vm_t *vm, const char *id, json_t *spec, bool terminal, bool want_stdin,
+                   capture_t *c, agent_process_t *p)
+{
+    char *text = json_dumps(spec, JSON_COMPACT);
+    wp_error_t err = {0};
+    agent_client_on_event(vm->agent, on_event, c);
+    cr_assert_eq(agent_client_create(vm->agent, id, text, terminal, want_stdin, p, CALL_MS, &err),
+                 0, "%s", err.msg);
+    free(text);
+    c->out_stream = p->stdout_stream;
+    c->err_stream = p->stderr_stream;
+    if (p->stdout_stream)
+        cr_assert_eq(agent_client_stream_sink(vm->agent, p->stdout_stream, sink, c, &err), 0);
+    if (p->stderr_stream)
+        cr_assert_eq(agent_client_stream_sink(vm->agent, p->stderr_stream, sink, c, &err), 0);
+}
+
+/* Delete the container and its files; assert nothing of it is left. */
+static void delete_checked(factory_vm_t *vm, const char *id)
+{
+    wp_error_t err = {0};
+    cr_assert_eq(agent_client_delete_container(vm->agent, id, true, NULL, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(agent_share_remove(vm->share_dir, id, &err), 0, "%s", err.msg);
+    char dir[PATH_MAX + 80];
+    snprintf(dir, sizeof(dir), "%s/%s", vm->share_dir, id);
+    FILE *m = fopen("/proc/self/mountinfo", "r");
+    char line[4096];
+    while (fgets(line, sizeof(line), m) != NULL)
+        cr_assert(strstr(line, dir) == NULL, "a mount is left: %s", line);
+    fclose(m);
+    agent_state_t st;
+    cr_assert_eq(agent_client_state(vm->agent, id, &st, CALL_MS, &err), -1);
+    cr_assert_eq(err.code, ENOENT, "deleted: %d %s", err.code, err.msg);
+}
+
+/* Run argv to its end with stdin (len bytes, NULL: none); returns the exit. */
+static agent_exit_t run(factory_vm_t *vm, const char *id, char *const argv[], const void *in,
+                        size_t len, capture_t *c)
+{
+    json_t *spec = prepare(vm, id, argv, false);
+    agent_process_t p;
+    create(vm, id, spec, false, in != NULL, c, &p);
+    json_decref(spec);
+    wp_error_t err = {0};
+    uint32_t wait_call;
+    cr_assert_eq(agent_client_wait_send(vm->agent, id, NULL, &wait_call, &err), 0, "%s", err.msg);
+    cr_assert_eq(agent_client_start(vm->agent, id, NULL, CALL_MS, &err), 0, "%s", err.msg);
+    if (in != NULL) {
+        cr_assert_eq(agent_client_stdin_write_all(vm->agent, p.stdin_stream, in, len, 120000, &err),
+                     0, "%s", err.msg);
+        cr_assert_eq(agent_client_stdin_eof(vm->agent, p.stdin_stream, &err), 0, "%s", err.msg);
+    }
+    agent_exit_t ex;
+    int r;
+    int64_t deadline = wp_now_mono_ns() + 300ll * 1000000000;
+    while ((r = agent_client_wait_collect(vm->agent, wait_call, &ex, &err)) == 0) {
+        cr_assert_lt(wp_now_mono_ns(), deadline, "the process did not end");
+        cr_assert_eq(agent_client_pump(vm->agent, 1000, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(r, 1, "%s", err.msg);
+    /* the exit event may follow the wait's answer on the wire: take it */
+    for (int i = 0; i < 50 && !c->exited; i++)
+        agent_client_pump(vm->agent, 100, &err);
+    cr_assert(c->exited, "a ProcessExited event");
+    cr_assert(c->exit_after_eof, "every output stream ended before the exit event");
+    return ex;
+}
+
+Test(container_vm, echo_exit_codes_and_delete_leave_nothing)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    capture_t c = {0};
+    agent_exit_t ex = run(vm, "echo", (char *[]){"/bin/echo", "hello", "from", "crun", NULL}, NULL,
+                          0, &c);
+    cr_assert_eq(ex.exit_status, 0);
+    cr_assert_str_eq(c.out ? c.out : "", "hello from crun\n");
+    delete_checked(vm, "echo");
+    capture_free(&c);
+
+    ex = run(vm, "one", (char *[]){"/bin/sh", "-c", "echo oops >&2; exit 1", NULL}, NULL, 0, &c);
+    cr_assert_eq(ex.exit_status, 1);
+    cr_assert_str_eq(c.err ? c.err : "", "oops\n", "stderr is its own stream");
+    delete_checked(vm, "one");
+    capture_free(&c);
+
+    /* a namespace's init ignores SIGKILL from inside it: a child dies of
+     * it and the shell passes its status on (the init's own death by a
+     * signal is in exec_signals_stats_and_two_containers) */
+    ex = run(vm, "nine", (char *[]){"/bin/sh", "-c", "sh -c 'kill -9 $$'; exit $?", NULL}, NULL, 0, &c);
+    cr_assert_eq(ex.exit_status, 137, "128 + SIGKILL: %u", ex.exit_status);
+    cr_assert_gt(ex.exited_at_ns, 0);
+    delete_checked(vm, "nine");
+    capture_free(&c);
+    vm_destroy_checked(vm);
+}
+
+Test(container_vm, stdin_through_cat_is_byte_exact)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    size_t len = 8u << 20;
+    uint8_t *in = malloc(len);
+    for (size_t off = 0; off < len;)
+        off += (size_t)getrandom(in + off, len - off, 0);
+    capture_t c = {0};
+    agent_exit_t ex = run(vm, "cat", (char *[]){"/bin/cat", NULL}, in, len, &c);
+    cr_assert_eq(ex.exit_status, 0);
+    cr_assert_eq(c.out_len, len, "got %zu of %zu bytes", c.out_len, len);
+    cr_assert_eq(memcmp(c.out, in, len), 0, "byte-exact");
+    free(in);
+    delete_checked(vm, "cat");
+    capture_free(&c);
+    vm_destroy_checked(vm);
+}
+
+/* The agent's resident set, read in a second container that shares the
+ * guest's pid namespace (the agent is pid 1 there). */
+static unsigned long agent_rss_kb(factory_vm_t *vm, const char *id)
+{
+    char *argv[] = {"/bin/sh", "-c", "grep VmRSS /proc/1/status", NULL};
+    json_t *spec = prepare(vm, id, argv, false);
+    json_t *ns = json_object_get(json_object_get(spec, "linux"), "namespaces");
+    for (size_t i = 0; i < json_array_size(ns); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(ns, i), "type")), "pid") == 0)
+            json_array_remove(ns, i--);
+    capture_t c = {0};
+    agent_process_t p;
+    create(vm, id, spec, false, false, &c, &p);
+    json_decref(spec);
+    wp_error_t err = {0};
+    cr_assert_eq(agent_client_start(vm->agent, id, NULL, CALL_MS, &err), 0, "%s", err.msg);
+    agent_exit_t ex;
+    cr_assert_eq(agent_client_wait_process(vm->agent, id, NULL, &ex, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    for (int i = 0; i < 50 && !c.out_eof; i++)
+        agent_client_pump(vm->agent, 100, &err);
+    unsigned long kb = 0;
+    cr_assert(c.out && sscanf(c.out, "VmRSS: %lu kB", &kb) == 1, "read: %s",
+              c.out ? c.out : "(nothing)");
+    delete_checked(vm, id);
+    capture_free(&c);
+    return kb;
+}
+
+Test(container_vm, a_stdout_flood_neither_starves_pings_nor_grows_the_agent)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    unsigned long rss_before = agent_rss_kb(vm, "rss1");
+    const unsigned mib = 256;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "head -c %u /dev/zero", mib << 20);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    json_t *spec = prepare(vm, "flood", argv, false);
+    capture_t c = {.out_cap_keep = 1};
+    agent_process_t p;
+    create(vm, "flood", spec, false, false, &c, &p);
+    json_decref(spec);
+    wp_error_t err = {0};
+    uint32_t wait_call;
+    cr_assert_eq(agent_client_wait_send(vm->agent, "flood", NULL, &wait_call, &err), 0);
+    cr_assert_eq(agent_client_start(vm->agent, "flood", NULL, CALL_MS, &err), 0, "%s", err.msg);
+    double worst_ms = 0;
+    unsigned pings = 0;
+    agent_exit_t ex;
+    int64_t t0 = wp_now_mono_ns();
+    while (agent_client_wait_collect(vm->agent, wait_call, &ex, &err) == 0) {
+        int64_t p0 = wp_now_mono_ns();
+        cr_assert_eq(agent_client_ping(vm->agent, CALL_MS, &err), 0, "%s", err.msg);
+        double ms = wp_ms_between(p0, wp_now_mono_ns());
+        worst_ms = ms > worst_ms ? ms : worst_ms;
+        pings++;
+        agent_client_pump(vm->agent, 50, &err);
+    }
+    double s = wp_ms_between(t0, wp_now_mono_ns()) / 1000.0;
+    cr_assert_eq(ex.exit_status, 0);
+    for (int i = 0; i < 50 && !c.exited; i++)
+        agent_client_pump(vm->agent, 100, &err);
+    cr_assert(c.exit_after_eof);
+    cr_assert_eq(c.out_total, (uint64_t)mib << 20, "every byte arrived: %llu",
+                 (unsigned long long)c.out_total);
+    delete_checked(vm, "flood");
+    capture_free(&c);
+    unsigned long rss_after = agent_rss_kb(vm, "rss2");
+    /* a bound, not a time: the agent buffers at most a window per stream */
+    cr_log_info("flood: %u MiB in %.1f s (%.1f MiB/s), %u pings, slowest %.1f ms; agent RSS "
+                "%lu -> %lu kB",
+                mib, s, mib / s, pings, worst_ms, rss_before, rss_after);
+    fprintf(stderr,
+            "container_vm: flood %u MiB in %.1f s, %u pings answered during it (slowest %.1f "
+            "ms), agent RSS %lu -> %lu kB\n",
+            mib, s, pings, worst_ms, rss_before, rss_after);
+    cr_assert_gt(pings, 1, "pings were answered while the flood ran");
+    cr_assert_lt(rss_after, rss_before + 4096, "the agent grew by %lu kB over a %u MiB flood",
+                 rss_after - rss_before, mib);
+    vm_destroy_checked(vm);
+}
+
+/* A long-running container for exec, signals, stats. */
+static void start_sleeper(factory_vm_t *vm, const char *id, capture_t *c)
+{
+    json_t *spec = prepare(vm, id, (char *[]){"/bin/sleep", "600", NULL}, false);
+    agent_process_t p;
+    create(vm, id, spec, false, false, c, &p);
+    json_decref(spec);
+    wp_error_t err = {0};
+    uint32_t pid = 0;
+    cr_assert_eq(agent_client_start(vm->agent, id, &pid, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_gt(pid, 1);
+}
+
+Test(container_vm, exec_signals_stats_and_two_containers)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    capture_t a = {0}, b = {0};
+    start_sleeper(vm, "a", &a);
+    start_sleeper(vm, "b", &b);
+    wp_error_t err = {0};
+    agent_state_t st;
+    cr_assert_eq(agent_client_state(vm->agent, "a", &st, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(st.status, "running");
+
+    /* exec into a: its output on the exec's own stream */
+    capture_t e = {0};
+    agent_process_t p;
+    const char *proc = "{\"args\": [\"/bin/sh\", \"-c\", \"echo exec in $(hostname); exit 3\"], "
+                       "\"env\": [\"PATH=/bin\"], \"cwd\": \"/\", \"user\": {\"uid\": 0, "
+                       "\"gid\": 0}}";
+    agent_client_on_event(vm->agent, on_event, &e);
+    cr_assert_eq(agent_client_exec(vm->agent, "a", "e1", proc, false, false, &p, CALL_MS, &err), 0,
+                 "%s", err.msg);
+    e.out_stream = p.stdout_stream;
+    e.err_stream = p.stderr_stream;
+    agent_client_stream_sink(vm->agent, p.stdout_stream, sink, &e, &err);
+    agent_client_stream_sink(vm->agent, p.stderr_stream, sink, &e, &err);
+    agent_exit_t ex;
+    cr_assert_eq(agent_client_wait_process(vm->agent, "a", "e1", &ex, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(ex.exit_status, 3);
+    for (int i = 0; i < 50 && !e.out_eof; i++)
+        agent_client_pump(vm->agent, 100, &err);
+    cr_assert_str_eq(e.out ? e.out : "", "exec in warmpool\n");
+    agent_exit_t again;
+    cr_assert_eq(agent_client_wait_process(vm->agent, "a", "e1", &again, CALL_MS, &err), 0,
+                 "a wait after the exit answers at once: %s", err.msg);
+    cr_assert_eq(again.exit_status, 3);
+    capture_free(&e);
+
+    agent_stats_t stats;
+    cr_assert_eq(agent_client_stats(vm->agent, "a", &stats, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_gt(stats.memory_usage_bytes, 0);
+    cr_assert_gt(stats.pids_current, 0);
+    cr_assert_gt(stats.cpu_usage_usec, 0);
+    uint32_t *pids;
+    size_t n;
+    cr_assert_eq(agent_client_pids(vm->agent, "a", &pids, &n, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_geq(n, 1);
+    free(pids);
+
+    cr_assert_eq(agent_client_pause(vm->agent, "b", CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_eq(agent_client_state(vm->agent, "b", &st, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(st.status, "paused");
+    cr_assert_eq(agent_client_resume(vm->agent, "b", CALL_MS, &err), 0, "%s", err.msg);
+
+    /* SIGTERM to a (sleep as pid 1 of its namespace ignores it: the kernel
+     * drops default-action signals to a namespace's init), SIGKILL ends it */
+    cr_assert_eq(agent_client_signal(vm->agent, "a", NULL, SIGKILL, false, CALL_MS, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(agent_client_wait_process(vm->agent, "a", NULL, &ex, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(ex.exit_status, 137);
+    cr_assert_eq(ex.signal, SIGKILL);
+    cr_assert_eq(agent_client_signal(vm->agent, "a", NULL, SIGKILL, false, CALL_MS, &err), -1);
+    cr_assert_eq(err.code, ESRCH, "a kill of an exited process: %d %s", err.code, err.msg);
+    cr_assert_eq(agent_client_state(vm->agent, "b", &st, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(st.status, "running", "b is untouched by a's end");
+    cr_assert_eq(agent_client_signal(vm->agent, "b", NULL, SIGTERM, true, CALL_MS, &err), 0,
+                 "%s", err.msg);
+    delete_checked(vm, "a");
+    delete_checked(vm, "b");
+    capture_free(&a);
+    capture_free(&b);
+    vm_destroy_checked(vm);
+}
+
+Test(container_vm, a_pty_shows_its_size_and_a_memory_limit_reports_oom)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    json_t *spec =
+        prepare(vm, "tty", (char *[]){"/bin/sh", "-c", "read x; stty size", NULL}, true);
+    capture_t c = {0};
+    agent_process_t p;
+    create(vm, "tty", spec, true, true, &c, &p);
+    json_decref(spec);
+    cr_assert_eq(p.stderr_stream, 0, "a terminal has one output stream");
+    wp_error_t err = {0};
+    cr_assert_eq(agent_client_start(vm->agent, "tty", NULL, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_eq(agent_client_resize(vm->agent, "tty", NULL, 33, 97, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(agent_client_stdin_write_all(vm->agent, p.stdin_stream, "go\n", 3, CALL_MS, &err),
+                 0, "%s", err.msg);
+    agent_exit_t ex;
+    cr_assert_eq(agent_client_wait_process(vm->agent, "tty", NULL, &ex, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    for (int i = 0; i < 50 && !c.out_eof; i++)
+        agent_client_pump(vm->agent, 100, &err);
+    cr_assert(c.out && strstr(c.out, "33 97") != NULL, "stty size printed: %s",
+              c.out ? c.out : "(nothing)");
+    delete_checked(vm, "tty");
+    capture_free(&c);
+
+    /* 16 MiB limit, then a shell that holds 64 MiB in a variable */
+    spec = prepare(vm, "oom",
+                   (char *[]){"/bin/sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a)",
+                              NULL},
+                   false);
+    json_t *res = json_object_get(json_object_get(spec, "linux"), "resources");
+    json_object_set_new(res, "memory", json_pack("{s:I, s:I}", "limit", (json_int_t)16 << 20,
+                                                 "swap", (json_int_t)16 << 20));
+    create(vm, "oom", spec, false, false, &c, &p);
+    json_decref(spec);
+    cr_assert_eq(agent_client_start(vm->agent, "oom", NULL, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_eq(agent_client_wait_process(vm->agent, "oom", NULL, &ex, 120000, &err), 0, "%s",
+                 err.msg);
+    for (int i = 0; i < 50 && c.ooms == 0; i++)
+        agent_client_pump(vm->agent, 100, &err);
+    cr_assert_gt(c.ooms, 0, "a ContainerOom event (exit status %u)", ex.exit_status);
+    agent_stats_t stats;
+    cr_assert_eq(agent_client_stats(vm->agent, "oom", &stats, CALL_MS, &err), 0, "%s", err.msg);
+    cr_assert_eq(stats.memory_limit_bytes, 16u << 20);
+    cr_assert_gt(stats.oom_kills, 0);
+    delete_checked(vm, "oom");
+    capture_free(&c);
+    vm_destroy_checked(vm);
+}
