@@ -152,7 +152,7 @@ static void on_stream(host_t *h, const wp_frame_header_t *f, const uint8_t *p)
     }
     if (f->flags & WP_FRAME_FLAG_EOF)
         s->eof = true;
-    else if (outstanding >= AGENT_STREAM_WINDOW / 4) { /* consumed: grant it back */
+    else if (!h->hold_credit && outstanding >= AGENT_STREAM_WINDOW / 4) { /* consumed: grant it back */
         send_credit(h, f->id, (uint32_t)outstanding);
         s->granted += outstanding;
     }

@@ -38,6 +38,7 @@ typedef struct host {
     int guest_fd;
     host_stream_t s[HOST_STREAMS];
     bool keep_data;
+    bool hold_credit; /* consume nothing: grant no output credit */
     Warmpool__Agent__V1__Response *resp[256]; /* by request id % 256 */
     Warmpool__Agent__V1__Event *events[64];
     int n_events;
