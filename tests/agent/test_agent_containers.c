@@ -42,7 +42,7 @@ TestSuite(agent_containers, .init = up, .fini = down, .timeout = 60);
 
 /* create + start; returns the create response's streams */
 static Warmpool__Agent__V1__StdioStreams run(host_t *h, const char *id, const char *sh,
-                                              bool terminal, bool stdin)
+                                             bool terminal, bool stdin)
 {
     call_t c;
     resp_t *r = host_call(h, c_create(&c, id, sh, terminal, stdin), 0);
@@ -83,7 +83,8 @@ static const char *state_of(host_t *h, const char *id)
 
 Test(agent_containers, output_and_exit_codes_with_every_eof_before_the_exit)
 {
-    Warmpool__Agent__V1__StdioStreams s0 = run(&host, "ok", "echo hello; echo oops >&2", false, false);
+    Warmpool__Agent__V1__StdioStreams s0 =
+        run(&host, "ok", "echo hello; echo oops >&2", false, false);
     Warmpool__Agent__V1__StdioStreams s1 = run(&host, "fail", "echo bye; exit 1", false, false);
     cr_assert_eq(s0.stdin_stream, 0, "no stdin asked");
     cr_assert(s0.stdout_stream && s0.stderr_stream && s0.stdout_stream != s0.stderr_stream);
@@ -164,8 +165,7 @@ Test(agent_containers, every_error_is_one_errno_and_changes_nothing)
     expect_error(&host, c_state(&c, "j"), ENOENT); /* a failed create leaves nothing */
     /* crun itself refusing: EIO with crun's own last log line */
     resp_t *f = host_call(&host, c_create_spec(&c, "j", "{\"process\":{\"cwd\":\"/\"}}"), EIO);
-    cr_assert_not_null(strstr(f->error_message, "process.args is missing"), "%s",
-                       f->error_message);
+    cr_assert_not_null(strstr(f->error_message, "process.args is missing"), "%s", f->error_message);
     FREE(f);
     expect_error(&host, c_state(&c, "j"), ENOENT);
     char bundle[256];
@@ -215,7 +215,8 @@ Test(agent_containers, a_flood_of_output_leaves_pings_prompt_and_memory_bounded,
 {
     host.keep_data = false;
     size_t total = 64u << 20;
-    Warmpool__Agent__V1__StdioStreams s = run(&host, "flood", "head -c 67108864 /dev/zero", false, false);
+    Warmpool__Agent__V1__StdioStreams s =
+        run(&host, "flood", "head -c 67108864 /dev/zero", false, false);
     call_t c;
     double worst_ms = 0;
     int pings = 0;
@@ -275,7 +276,8 @@ Test(agent_containers, output_stops_at_the_window_until_the_host_grants_credit)
 Test(agent_containers, a_pty_over_the_console_socket_sees_the_resize)
 {
     call_t c;
-    resp_t *r = host_call(&host, c_create(&c, "tty", "stty size; test -t 0 && echo tty", true, false), 0);
+    resp_t *r =
+        host_call(&host, c_create(&c, "tty", "stty size; test -t 0 && echo tty", true, false), 0);
     Warmpool__Agent__V1__StdioStreams s = *r->create_container->streams;
     FREE(r);
     cr_assert_gt(s.stdout_stream, 0);
@@ -378,7 +380,8 @@ Test(agent_containers, stats_pids_and_oom_come_from_the_cgroup)
     for (;;) {
         cr_assert_eq(host_pump(&host, 10000), 1, "no OOM event");
         Warmpool__Agent__V1__Event *ev = host.events[host.n_events - 1];
-        if (host.n_events > 0 && ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_CONTAINER_OOM) {
+        if (host.n_events > 0 &&
+            ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_CONTAINER_OOM) {
             cr_assert_str_eq(ev->container_oom->container_id, "s");
             cr_assert_eq(ev->container_oom->oom_kills, 1);
             break;
@@ -403,7 +406,8 @@ Test(agent_containers, malformed_stream_frames_close_only_their_connection)
     /* beyond the window: 2 windows sent without waiting for credit */
     uint8_t chunk[AGENT_STREAM_CHUNK] = {0};
     for (size_t sent = 0; sent < 2 * AGENT_STREAM_WINDOW; sent += sizeof(chunk))
-        if (wp_frame_write(host.w.fd, s.stdin_stream, WP_FRAME_STREAM, chunk, sizeof(chunk), NULL) < 0)
+        if (wp_frame_write(host.w.fd, s.stdin_stream, WP_FRAME_STREAM, chunk, sizeof(chunk), NULL) <
+            0)
             break;
     cr_assert(wire_closed(&host.w, 10000), "stdin beyond the credit closes the connection");
     /* a stream id that is no stdin of this connection: the other's output id */
