@@ -2,17 +2,17 @@
  * function per call: look the process up, ask agent_proc_allows(), act. */
 #include "agent_containers.h"
 
-#include <errno.h>         /* ENOENT, EEXIST */
-#include <signal.h>        /* kill */
-#include <stdio.h>         /* snprintf */
-#include <stdlib.h>        /* calloc */
-#include <string.h>        /* strcmp */
-#include <sys/epoll.h>     /* EPOLLIN */
-#include <sys/inotify.h>   /* inotify: memory.events */
-#include <sys/ioctl.h>     /* TIOCSWINSZ */
-#include <sys/wait.h>      /* waitpid */
-#include <termios.h>       /* struct winsize */
-#include <unistd.h>        /* close */
+#include <errno.h>       /* ENOENT, EEXIST */
+#include <signal.h>      /* kill */
+#include <stdio.h>       /* snprintf */
+#include <stdlib.h>      /* calloc */
+#include <string.h>      /* strcmp */
+#include <sys/epoll.h>   /* EPOLLIN */
+#include <sys/inotify.h> /* inotify: memory.events */
+#include <sys/ioctl.h>   /* TIOCSWINSZ */
+#include <sys/wait.h>    /* waitpid */
+#include <termios.h>     /* struct winsize */
+#include <unistd.h>      /* close */
 
 #include "agent_cgroup.h"
 #include "agent_crun.h"
@@ -143,8 +143,8 @@ agent_containers_t *agent_containers_new(agent_server_t *s, agent_ctx_t *ctx, wp
     m->crun.root = p->crun_root ? p->crun_root : "/run/crun";
     m->bundle_dir = p->bundle_dir ? p->bundle_dir : AGENT_BUNDLE_DIR;
     m->cgroup_root = p->cgroup_root ? p->cgroup_root : "/sys/fs/cgroup";
-    m->oom = (agent_watch_t){.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC), .fn = oom_ready,
-                             .opaque = m};
+    m->oom = (agent_watch_t){
+        .fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC), .fn = oom_ready, .opaque = m};
     if (m->oom.fd >= 0 && agent_server_watch(s, &m->oom, EPOLLIN, NULL) < 0) {
         close(m->oom.fd);
         m->oom.fd = -1;
@@ -221,9 +221,9 @@ int agent_containers_stream(agent_containers_t *m, agent_conn_t *c, const wp_fra
     stream_find_t f = {.conn = c, .id = h->id};
     each_proc(m, find_stream, &f);
     if (f.in == NULL)
-        return wp_error_set(err, EPROTO,
-                            "stream frame for id %u, which is not an open stdin stream of this connection",
-                            h->id);
+        return wp_error_set(
+            err, EPROTO,
+            "stream frame for id %u, which is not an open stdin stream of this connection", h->id);
     return agent_in_data(f.in, payload, h->length, h->flags & WP_FRAME_FLAG_EOF, err);
 }
 

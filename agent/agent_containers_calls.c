@@ -29,7 +29,7 @@ typedef Warmpool__Agent__V1__Response resp_t;
         if (r_ != NULL) {                                                                          \
             *r_ = (T)INIT;                                                                         \
             (resp)->result_case = RES(CASE);                                                       \
-            (resp)->member = (void *)r_;                                                                 \
+            (resp)->member = (void *)r_;                                                           \
         }                                                                                          \
         r_;                                                                                        \
     })
@@ -40,8 +40,8 @@ static int mount_share(agent_containers_t *m, bool *already, uint64_t *ns, wp_er
     if (m->ctx->sys->mount_share == NULL)
         return wp_error_set(err, EOPNOTSUPP, "mounting the share is not supported here");
     int64_t t0 = wp_now_mono_ns();
-    int ret = m->ctx->sys->mount_share(m->ctx->sys_opaque, AGENT_SHARE_TAG,
-                                       AGENT_SHARE_GUEST_PATH, already);
+    int ret = m->ctx->sys->mount_share(m->ctx->sys_opaque, AGENT_SHARE_TAG, AGENT_SHARE_GUEST_PATH,
+                                       already);
     if (ret < 0)
         return wp_error_errno(err, -ret, "mount share '%s' at '%s'", AGENT_SHARE_TAG,
                               AGENT_SHARE_GUEST_PATH);
@@ -110,10 +110,10 @@ static int call_create(agent_containers_t *m, agent_conn_t *conn,
         wp_rm_tree(c->bundle, NULL);
         return -1;
     }
-    const char *with_console[] = {"create", "--no-pivot", "--bundle", c->bundle, "--pid-file",
-                                  pidfile, "--console-socket", console, c->id, NULL};
-    const char *with_pipes[] = {"create", "--no-pivot", "--bundle", c->bundle, "--pid-file",
-                                pidfile, c->id, NULL};
+    const char *with_console[] = {"create", "--no-pivot",       "--bundle", c->bundle, "--pid-file",
+                                  pidfile,  "--console-socket", console,    c->id,     NULL};
+    const char *with_pipes[] = {"create",     "--no-pivot", "--bundle", c->bundle,
+                                "--pid-file", pidfile,      c->id,      NULL};
     const char *const *argv = in->terminal ? with_console : with_pipes;
     pid_t pid = 0;
     int ret = agent_ctr_crun(m, c, argv, io.child, err);
@@ -132,8 +132,9 @@ static int call_create(agent_containers_t *m, agent_conn_t *conn,
         return wp_error_wrap(err, "create container '%s'", in->id);
     }
     agent_ctr_oom_watch(m, c);
-    create_result_t *r = RESULT(resp, create_container, CREATE_CONTAINER, create_result_t,
-                               {.create = WARMPOOL__AGENT__V1__CREATE_CONTAINER_RESPONSE__INIT}, 0);
+    create_result_t *r =
+        RESULT(resp, create_container, CREATE_CONTAINER, create_result_t,
+               {.create = WARMPOOL__AGENT__V1__CREATE_CONTAINER_RESPONSE__INIT}, 0);
     c->next = m->list;
     m->list = wp_steal_ptr(&c);
     if (r == NULL)
@@ -191,8 +192,8 @@ static int call_exec(agent_containers_t *m, agent_conn_t *conn,
     agent_stdio_t io;
     if (agent_stdio_prepare(&io, in->terminal, in->stdin, console, err) < 0)
         return -1;
-    const char *args[] = {"exec", "--detach", "--process", file, "--pid-file", pidfile,
-                          "--console-socket", console, c->id, NULL};
+    const char *args[] = {"exec",  "--detach",         "--process", file,  "--pid-file",
+                          pidfile, "--console-socket", console,     c->id, NULL};
     if (!in->terminal)
         args[6] = c->id, args[7] = NULL;
     pid_t pid = 0;
@@ -274,9 +275,8 @@ static int call_resize(agent_containers_t *m, const Warmpool__Agent__V1__ResizeP
     return 0;
 }
 
-static int call_close_stdin(agent_containers_t *m,
-                            const Warmpool__Agent__V1__CloseStdinRequest *in, resp_t *resp,
-                            wp_error_t *err)
+static int call_close_stdin(agent_containers_t *m, const Warmpool__Agent__V1__CloseStdinRequest *in,
+                            resp_t *resp, wp_error_t *err)
 {
     agent_proc_t *p = agent_find_proc(m, in->container_id, in->exec_id, err);
     if (p == NULL)
@@ -382,7 +382,8 @@ static int call_delete_process(agent_containers_t *m,
     if (c == NULL)
         return -1;
     if (in->exec_id[0] == '\0')
-        return wp_error_set(err, EINVAL, "the init process goes with its container (delete container '%s')", c->id);
+        return wp_error_set(
+            err, EINVAL, "the init process goes with its container (delete container '%s')", c->id);
     agent_proc_t *p = agent_find_proc(m, in->container_id, in->exec_id, err);
     if (p == NULL || agent_proc_allows(p, AGENT_OP_DELETE, err) != 0)
         return -1;
@@ -416,9 +417,8 @@ static void kill_and_reap(agent_proc_t *p)
     agent_proc_exited(p, status);
 }
 
-static int call_delete(agent_containers_t *m,
-                       const Warmpool__Agent__V1__DeleteContainerRequest *in, resp_t *resp,
-                       wp_error_t *err)
+static int call_delete(agent_containers_t *m, const Warmpool__Agent__V1__DeleteContainerRequest *in,
+                       resp_t *resp, wp_error_t *err)
 {
     agent_container_t *c = agent_find_ctr(m, in->container_id, err);
     if (c == NULL)
@@ -428,18 +428,17 @@ static int call_delete(agent_containers_t *m,
         return -1;
     /* a created container has a live init too: crun removes it only by force */
     bool force = c->init->state != AGENT_PROC_STOPPED;
-    if (agent_ctr_crun(m, c,
-                       (const char *const[]){"delete", force ? "--force" : c->id,
-                                             force ? c->id : NULL, NULL},
-                       NULL, err) < 0)
+    if (agent_ctr_crun(
+            m, c,
+            (const char *const[]){"delete", force ? "--force" : c->id, force ? c->id : NULL, NULL},
+            NULL, err) < 0)
         return wp_error_wrap(err, "delete container '%s'", c->id);
     for (agent_proc_t *p = c->execs; p != NULL; p = p->next)
         kill_and_reap(p);
     kill_and_reap(c->init);
-    Warmpool__Agent__V1__DeleteContainerResponse *r =
-        RESULT(resp, delete_container, DELETE_CONTAINER,
-               Warmpool__Agent__V1__DeleteContainerResponse,
-               WARMPOOL__AGENT__V1__DELETE_CONTAINER_RESPONSE__INIT, 0);
+    Warmpool__Agent__V1__DeleteContainerResponse *r = RESULT(
+        resp, delete_container, DELETE_CONTAINER, Warmpool__Agent__V1__DeleteContainerResponse,
+        WARMPOOL__AGENT__V1__DELETE_CONTAINER_RESPONSE__INIT, 0);
     if (r == NULL)
         return NOMEM("delete");
     r->exit_status = c->init->exit_status;
@@ -477,15 +476,33 @@ void agent_containers_call(agent_containers_t *m, agent_conn_t *c, uint32_t id,
     resp_t resp = WARMPOOL__AGENT__V1__RESPONSE__INIT;
     int ret;
     switch (req->call_case) {
-    case REQ(MOUNT_SHARE): ret = call_mount(m, &resp, err); break;
-    case REQ(CREATE_CONTAINER): ret = call_create(m, c, req->create_container, &resp, err); break;
-    case REQ(START_CONTAINER): ret = call_start(m, req->start_container->id, &resp, err); break;
-    case REQ(EXEC_PROCESS): ret = call_exec(m, c, req->exec_process, &resp, err); break;
-    case REQ(SIGNAL_PROCESS): ret = call_signal(m, req->signal_process, &resp, err); break;
-    case REQ(WAIT_PROCESS): ret = call_wait(m, c, id, req->wait_process, err); break;
-    case REQ(RESIZE_PTY): ret = call_resize(m, req->resize_pty, &resp, err); break;
-    case REQ(CLOSE_STDIN): ret = call_close_stdin(m, req->close_stdin, &resp, err); break;
-    case REQ(LIST_PIDS): ret = call_pids(m, req->list_pids->container_id, &resp, err); break;
+    case REQ(MOUNT_SHARE):
+        ret = call_mount(m, &resp, err);
+        break;
+    case REQ(CREATE_CONTAINER):
+        ret = call_create(m, c, req->create_container, &resp, err);
+        break;
+    case REQ(START_CONTAINER):
+        ret = call_start(m, req->start_container->id, &resp, err);
+        break;
+    case REQ(EXEC_PROCESS):
+        ret = call_exec(m, c, req->exec_process, &resp, err);
+        break;
+    case REQ(SIGNAL_PROCESS):
+        ret = call_signal(m, req->signal_process, &resp, err);
+        break;
+    case REQ(WAIT_PROCESS):
+        ret = call_wait(m, c, id, req->wait_process, err);
+        break;
+    case REQ(RESIZE_PTY):
+        ret = call_resize(m, req->resize_pty, &resp, err);
+        break;
+    case REQ(CLOSE_STDIN):
+        ret = call_close_stdin(m, req->close_stdin, &resp, err);
+        break;
+    case REQ(LIST_PIDS):
+        ret = call_pids(m, req->list_pids->container_id, &resp, err);
+        break;
     case REQ(CONTAINER_STATS):
         ret = call_stats(m, req->container_stats->container_id, &resp, err);
         break;
@@ -495,13 +512,21 @@ void agent_containers_call(agent_containers_t *m, agent_conn_t *c, uint32_t id,
     case REQ(RESUME_CONTAINER):
         ret = call_pause(m, req->resume_container->container_id, false, &resp, err);
         break;
-    case REQ(UPDATE_RESOURCES): ret = call_update(m, req->update_resources, &resp, err); break;
-    case REQ(DELETE_PROCESS): ret = call_delete_process(m, req->delete_process, &resp, err); break;
-    case REQ(DELETE_CONTAINER): ret = call_delete(m, req->delete_container, &resp, err); break;
+    case REQ(UPDATE_RESOURCES):
+        ret = call_update(m, req->update_resources, &resp, err);
+        break;
+    case REQ(DELETE_PROCESS):
+        ret = call_delete_process(m, req->delete_process, &resp, err);
+        break;
+    case REQ(DELETE_CONTAINER):
+        ret = call_delete(m, req->delete_container, &resp, err);
+        break;
     case REQ(CONTAINER_STATE):
         ret = call_state(m, req->container_state->container_id, &resp, err);
         break;
-    default: ret = wp_error_set(err, EOPNOTSUPP, "unknown container call"); break;
+    default:
+        ret = wp_error_set(err, EOPNOTSUPP, "unknown container call");
+        break;
     }
     if (ret == 1)
         return; /* answered later */

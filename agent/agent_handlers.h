@@ -13,9 +13,9 @@
 #include "agent.pb-c.h"
 
 #define AGENT_PROTOCOL_VERSION 1
-#define AGENT_RESEED_MIN 32
-#define AGENT_RESEED_MAX 4096
-#define AGENT_SAMPLE_MAX 256
+#define AGENT_RESEED_MIN       32
+#define AGENT_RESEED_MAX       4096
+#define AGENT_SAMPLE_MAX       256
 
 typedef struct agent_sys_info {
     char kernel_release[65];

@@ -1,13 +1,13 @@
 /* agent_proc.c - see agent_proc.h. */
 #include "agent_proc.h"
 
-#include <errno.h>  /* EINVAL, ESRCH, EBUSY */
-#include <fcntl.h>  /* pipe2 */
-#include <stdio.h>  /* snprintf */
-#include <stdlib.h> /* calloc */
-#include <string.h> /* strcpy */
+#include <errno.h>    /* EINVAL, ESRCH, EBUSY */
+#include <fcntl.h>    /* pipe2 */
+#include <stdio.h>    /* snprintf */
+#include <stdlib.h>   /* calloc */
+#include <string.h>   /* strcpy */
 #include <sys/wait.h> /* WIFSIGNALED */
-#include <unistd.h> /* close, dup */
+#include <unistd.h>   /* close, dup */
 
 #include "agent_crun.h"
 #include "wp_time.h"
@@ -16,23 +16,28 @@
  * place the state machine lives: every call consults it before acting, so
  * a refused call changes nothing. */
 static const int refusal[AGENT_PROC_STATES][AGENT_OP_COUNT] = {
-    [AGENT_PROC_CREATED] = {[AGENT_OP_EXEC] = EINVAL, [AGENT_OP_PAUSE] = EINVAL,
-                            [AGENT_OP_RESUME] = EINVAL},
-    [AGENT_PROC_RUNNING] = {[AGENT_OP_START] = EINVAL, [AGENT_OP_RESUME] = EINVAL,
-                            [AGENT_OP_DELETE] = EBUSY},
-    [AGENT_PROC_PAUSED] = {[AGENT_OP_START] = EINVAL, [AGENT_OP_EXEC] = EINVAL,
-                           [AGENT_OP_PAUSE] = EINVAL, [AGENT_OP_DELETE] = EBUSY},
-    [AGENT_PROC_STOPPED] = {[AGENT_OP_START] = EINVAL, [AGENT_OP_EXEC] = EINVAL,
-                            [AGENT_OP_SIGNAL] = ESRCH, [AGENT_OP_PAUSE] = EINVAL,
-                            [AGENT_OP_RESUME] = EINVAL, [AGENT_OP_UPDATE] = EINVAL,
+    [AGENT_PROC_CREATED] =
+        {[AGENT_OP_EXEC] = EINVAL, [AGENT_OP_PAUSE] = EINVAL, [AGENT_OP_RESUME] = EINVAL},
+    [AGENT_PROC_RUNNING] =
+        {[AGENT_OP_START] = EINVAL, [AGENT_OP_RESUME] = EINVAL, [AGENT_OP_DELETE] = EBUSY},
+    [AGENT_PROC_PAUSED] = {[AGENT_OP_START] = EINVAL,
+                           [AGENT_OP_EXEC] = EINVAL,
+                           [AGENT_OP_PAUSE] = EINVAL,
+                           [AGENT_OP_DELETE] = EBUSY},
+    [AGENT_PROC_STOPPED] = {[AGENT_OP_START] = EINVAL,
+                            [AGENT_OP_EXEC] = EINVAL,
+                            [AGENT_OP_SIGNAL] = ESRCH,
+                            [AGENT_OP_PAUSE] = EINVAL,
+                            [AGENT_OP_RESUME] = EINVAL,
+                            [AGENT_OP_UPDATE] = EINVAL,
                             [AGENT_OP_RESIZE] = ESRCH},
 };
 
 static const char *const state_names[AGENT_PROC_STATES] = {"created", "running", "paused",
                                                            "stopped"};
-static const char *const op_names[AGENT_OP_COUNT] = {
-    "start", "exec into", "signal", "pause", "resume", "update", "resize", "delete",
-    "force-delete"};
+static const char *const op_names[AGENT_OP_COUNT] = {"start",  "exec into", "signal",
+                                                     "pause",  "resume",    "update",
+                                                     "resize", "delete",    "force-delete"};
 
 const char *agent_proc_state_name(agent_proc_state_t st)
 {
@@ -45,8 +50,8 @@ int agent_proc_allows(const agent_proc_t *p, agent_proc_op_t op, wp_error_t *err
     if (code == 0)
         return 0;
     if (p->exec_id[0] != '\0')
-        wp_error_set(err, code, "cannot %s process '%s' of container '%s': it is %s",
-                     op_names[op], p->exec_id, p->ctr->id, state_names[p->state]);
+        wp_error_set(err, code, "cannot %s process '%s' of container '%s': it is %s", op_names[op],
+                     p->exec_id, p->ctr->id, state_names[p->state]);
     else
         wp_error_set(err, code, "cannot %s container '%s': it is %s", op_names[op], p->ctr->id,
                      state_names[p->state]);
@@ -75,8 +80,11 @@ void agent_stdio_close(agent_stdio_t *io)
 int agent_stdio_prepare(agent_stdio_t *io, bool terminal, bool stdin, const char *console_path,
                         wp_error_t *err)
 {
-    *io = (agent_stdio_t){.terminal = terminal, .stdin = stdin, .console = -1,
-                          .child = {-1, -1, -1}, .parent = {-1, -1, -1}};
+    *io = (agent_stdio_t){.terminal = terminal,
+                          .stdin = stdin,
+                          .console = -1,
+                          .child = {-1, -1, -1},
+                          .parent = {-1, -1, -1}};
     if (terminal) {
         io->console = agent_console_listen(console_path, err);
         if (io->console < 0)

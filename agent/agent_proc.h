@@ -9,7 +9,9 @@
  * which operation is legal in which state, and with which errno it is
  * refused. A stopped process publishes its exit (the ProcessExited event
  * and the answers to its waits) once each of its output streams has sent
- * EOF. */
+ * EOF. Known limit: an exec whose background child keeps the output pipe
+ * open publishes its exit only when that child closes it (or at delete);
+ * an init's children die with its pid namespace. */
 #ifndef AGENT_PROC_H
 #define AGENT_PROC_H
 

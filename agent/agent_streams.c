@@ -205,12 +205,11 @@ bool agent_in_open_to(const agent_in_stream_t *s, const agent_conn_t *conn, uint
     return s->id != 0 && s->id == id && s->conn == conn && !s->host_eof;
 }
 
-int agent_in_data(agent_in_stream_t *s, const uint8_t *data, size_t len, bool eof,
-                  wp_error_t *err)
+int agent_in_data(agent_in_stream_t *s, const uint8_t *data, size_t len, bool eof, wp_error_t *err)
 {
     if (len > s->allowance)
-        return wp_error_set(err, EPROTO, "stdin stream %u: %zu bytes sent with %u of credit",
-                            s->id, len, s->allowance);
+        return wp_error_set(err, EPROTO, "stdin stream %u: %zu bytes sent with %u of credit", s->id,
+                            len, s->allowance);
     s->allowance -= (uint32_t)len;
     if (s->watch.fd < 0) { /* nobody reads any more: drop and credit at once */
         s->ungranted += (uint32_t)len;

@@ -74,8 +74,7 @@ int agent_in_open(agent_in_stream_t *s, agent_server_t *srv, agent_conn_t *conn,
                   wp_error_t *err);
 /* A STREAM frame from the host. EPROTO when it exceeds the credit or the
  * stream saw EOF before (the caller closes the connection). */
-int agent_in_data(agent_in_stream_t *s, const uint8_t *data, size_t len, bool eof,
-                  wp_error_t *err);
+int agent_in_data(agent_in_stream_t *s, const uint8_t *data, size_t len, bool eof, wp_error_t *err);
 /* Close the fd after what is buffered (CloseStdin): as an EOF frame. */
 void agent_in_eof(agent_in_stream_t *s);
 /* The process exited: close the fd; data still arriving is dropped and

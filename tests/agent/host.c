@@ -55,13 +55,15 @@ void env_up(env_t *e)
     cr_assert_eq(wp_mkdir_p(e->bundles, 0700, NULL), 0);
     cr_assert_eq(wp_mkdir_p(e->crun_root, 0700, NULL), 0);
     e->ctx = fake_ctx(&e->sys);
-    e->ctx.paths = (agent_paths_t){.crun = FAKE_CRUN, .crun_root = e->crun_root,
-                                   .bundle_dir = e->bundles, .cgroup_root = e->cgroups};
+    e->ctx.paths = (agent_paths_t){.crun = FAKE_CRUN,
+                                   .crun_root = e->crun_root,
+                                   .bundle_dir = e->bundles,
+                                   .cgroup_root = e->cgroups};
     wp_error_t err = {0};
     e->srv = agent_server_new(&e->ctx, &err);
     cr_assert_not_null(e->srv, "%s", err.msg);
-    e->sigchld = (agent_watch_t){.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC),
-                                 .fn = on_sigchld};
+    e->sigchld =
+        (agent_watch_t){.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), .fn = on_sigchld};
     cr_assert_geq(e->sigchld.fd, 0);
     cr_assert_eq(agent_server_watch(e->srv, &e->sigchld, EPOLLIN, &err), 0);
 }
@@ -137,8 +139,7 @@ static void on_stream(host_t *h, const wp_frame_header_t *f, const uint8_t *p)
     cr_assert_not(s->eof, "stream %u: data after EOF", f->id);
     cr_assert_leq(f->length, AGENT_STREAM_CHUNK, "stream frame over the chunk size");
     s->received += f->length;
-    cr_assert_leq(s->received, s->granted, "stream %u: the agent sent beyond its credit",
-                  f->id);
+    cr_assert_leq(s->received, s->granted, "stream %u: the agent sent beyond its credit", f->id);
     uint64_t outstanding = s->received - (s->granted - AGENT_STREAM_WINDOW);
     if (outstanding > h->max_outstanding)
         h->max_outstanding = outstanding;
@@ -152,7 +153,8 @@ static void on_stream(host_t *h, const wp_frame_header_t *f, const uint8_t *p)
     }
     if (f->flags & WP_FRAME_FLAG_EOF)
         s->eof = true;
-    else if (outstanding >= AGENT_STREAM_WINDOW / 4) { /* consumed: grant it back */
+    else if (!h->hold_credit &&
+             outstanding >= AGENT_STREAM_WINDOW / 4) { /* consumed: grant it back */
         send_credit(h, f->id, (uint32_t)outstanding);
         s->granted += outstanding;
     }
@@ -178,8 +180,7 @@ int host_pump(host_t *h, int ms)
         break;
     }
     case WP_FRAME_RESPONSE: {
-        Warmpool__Agent__V1__Response *r =
-            warmpool__agent__v1__response__unpack(NULL, f.length, p);
+        Warmpool__Agent__V1__Response *r = warmpool__agent__v1__response__unpack(NULL, f.length, p);
         cr_assert_not_null(r);
         cr_assert_null(h->resp[f.id % 256], "two responses on id %u", f.id);
         h->resp[f.id % 256] = r;
@@ -272,8 +273,8 @@ void host_send_stdin(host_t *h, uint32_t sid, const uint8_t *data, size_t len, b
     }
     if (eof) {
         wp_error_t err = {0};
-        cr_assert_eq(wp_frame_write_flags(h->w.fd, sid, WP_FRAME_STREAM, WP_FRAME_FLAG_EOF, NULL,
-                                          0, -1, &err),
+        cr_assert_eq(wp_frame_write_flags(h->w.fd, sid, WP_FRAME_STREAM, WP_FRAME_FLAG_EOF, NULL, 0,
+                                          -1, &err),
                      0);
     }
 }
@@ -314,7 +315,8 @@ static void sh_process(char *out, size_t len, const char *sh, bool terminal)
 
 Warmpool__Agent__V1__Request *c_create_spec(call_t *c, const char *id, const char *spec)
 {
-    CALL(c, CREATE_CONTAINER, create_container, warmpool__agent__v1__create_container_request__init);
+    CALL(c, CREATE_CONTAINER, create_container,
+         warmpool__agent__v1__create_container_request__init);
     snprintf(c->json, sizeof(c->json), "%s", spec);
     c->u.create_container.id = (char *)id;
     c->u.create_container.spec_json = c->json;
@@ -327,8 +329,8 @@ Warmpool__Agent__V1__Request *c_create(call_t *c, const char *id, const char *sh
     char process[1200];
     sh_process(process, sizeof(process), sh, false); /* the agent sets terminal */
     char spec[1400];
-    snprintf(spec, sizeof(spec), "{\"ociVersion\":\"1.0.2\",\"process\":%s,\"root\":{\"path\":\"rootfs\"}}",
-             process);
+    snprintf(spec, sizeof(spec),
+             "{\"ociVersion\":\"1.0.2\",\"process\":%s,\"root\":{\"path\":\"rootfs\"}}", process);
     c_create_spec(c, id, spec);
     c->u.create_container.terminal = terminal;
     c->u.create_container.stdin = stdin;
@@ -409,7 +411,8 @@ Warmpool__Agent__V1__Request *c_stats(call_t *c, const char *id)
 Warmpool__Agent__V1__Request *c_pause(call_t *c, const char *id, bool pause)
 {
     if (pause) {
-        CALL(c, PAUSE_CONTAINER, pause_container, warmpool__agent__v1__pause_container_request__init);
+        CALL(c, PAUSE_CONTAINER, pause_container,
+             warmpool__agent__v1__pause_container_request__init);
         c->u.pause_container.container_id = (char *)id;
     } else {
         CALL(c, RESUME_CONTAINER, resume_container,
@@ -421,7 +424,8 @@ Warmpool__Agent__V1__Request *c_pause(call_t *c, const char *id, bool pause)
 
 Warmpool__Agent__V1__Request *c_update(call_t *c, const char *id, const char *json)
 {
-    CALL(c, UPDATE_RESOURCES, update_resources, warmpool__agent__v1__update_resources_request__init);
+    CALL(c, UPDATE_RESOURCES, update_resources,
+         warmpool__agent__v1__update_resources_request__init);
     snprintf(c->json, sizeof(c->json), "%s", json);
     c->u.update_resources.container_id = (char *)id;
     c->u.update_resources.resources_json = c->json;
@@ -438,7 +442,8 @@ Warmpool__Agent__V1__Request *c_delete_process(call_t *c, const char *id, const 
 
 Warmpool__Agent__V1__Request *c_delete(call_t *c, const char *id, bool force)
 {
-    CALL(c, DELETE_CONTAINER, delete_container, warmpool__agent__v1__delete_container_request__init);
+    CALL(c, DELETE_CONTAINER, delete_container,
+         warmpool__agent__v1__delete_container_request__init);
     c->u.delete_container.container_id = (char *)id;
     c->u.delete_container.force = force;
     return &c->req;

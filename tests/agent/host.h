@@ -25,8 +25,8 @@ typedef struct host_stream {
     size_t len, cap;
     uint64_t received, granted; /* agent -> host output */
     bool eof;
-    bool eof_at_exit;           /* EOF seen before the first ProcessExited */
-    uint32_t send_credit;       /* host -> agent stdin: bytes we may send */
+    bool eof_at_exit;     /* EOF seen before the first ProcessExited */
+    uint32_t send_credit; /* host -> agent stdin: bytes we may send */
 } host_stream_t;
 
 typedef struct host_event {
@@ -38,6 +38,7 @@ typedef struct host {
     int guest_fd;
     host_stream_t s[HOST_STREAMS];
     bool keep_data;
+    bool hold_credit;                         /* consume nothing: grant no output credit */
     Warmpool__Agent__V1__Response *resp[256]; /* by request id % 256 */
     Warmpool__Agent__V1__Event *events[64];
     int n_events;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,7 +42,7 @@ TestSuite(agent_containers, .init = up, .fini = down, .timeout = 60);
 
 /* create + start; returns the create response's streams */
 static Warmpool__Agent__V1__StdioStreams run(host_t *h, const char *id, const char *sh,
-                                              bool terminal, bool stdin)
+                                             bool terminal, bool stdin)
 {
     call_t c;
     resp_t *r = host_call(h, c_create(&c, id, sh, terminal, stdin), 0);
@@ -82,7 +83,8 @@ static const char *state_of(host_t *h, const char *id)
 
 Test(agent_containers, output_and_exit_codes_with_every_eof_before_the_exit)
 {
-    Warmpool__Agent__V1__StdioStreams s0 = run(&host, "ok", "echo hello; echo oops >&2", false, false);
+    Warmpool__Agent__V1__StdioStreams s0 =
+        run(&host, "ok", "echo hello; echo oops >&2", false, false);
     Warmpool__Agent__V1__StdioStreams s1 = run(&host, "fail", "echo bye; exit 1", false, false);
     cr_assert_eq(s0.stdin_stream, 0, "no stdin asked");
     cr_assert(s0.stdout_stream && s0.stderr_stream && s0.stdout_stream != s0.stderr_stream);
@@ -161,6 +163,14 @@ Test(agent_containers, every_error_is_one_errno_and_changes_nothing)
     expect_error(&host, c_create_spec(&c, "j", "{not json"), EINVAL);
     expect_error(&host, c_create_spec(&c, "j", "{\"root\":{}}"), EINVAL);
     expect_error(&host, c_state(&c, "j"), ENOENT); /* a failed create leaves nothing */
+    /* crun itself refusing: EIO with crun's own last log line */
+    resp_t *f = host_call(&host, c_create_spec(&c, "j", "{\"process\":{\"cwd\":\"/\"}}"), EIO);
+    cr_assert_not_null(strstr(f->error_message, "process.args is missing"), "%s", f->error_message);
+    FREE(f);
+    expect_error(&host, c_state(&c, "j"), ENOENT);
+    char bundle[256];
+    snprintf(bundle, sizeof(bundle), "%s/j", env.bundles);
+    cr_assert_neq(access(bundle, F_OK), 0, "a failed create removes its bundle");
     run(&host, "e", "exec sleep 100", false, false);
     expect_error(&host, c_create(&c, "e", "true", false, false), EEXIST);
     expect_error(&host, c_start(&c, "e"), EINVAL);
@@ -205,7 +215,8 @@ Test(agent_containers, a_flood_of_output_leaves_pings_prompt_and_memory_bounded,
 {
     host.keep_data = false;
     size_t total = 64u << 20;
-    Warmpool__Agent__V1__StdioStreams s = run(&host, "flood", "head -c 67108864 /dev/zero", false, false);
+    Warmpool__Agent__V1__StdioStreams s =
+        run(&host, "flood", "head -c 67108864 /dev/zero", false, false);
     call_t c;
     double worst_ms = 0;
     int pings = 0;
@@ -234,10 +245,39 @@ Test(agent_containers, a_flood_of_output_leaves_pings_prompt_and_memory_bounded,
     FREE(host_call(&host, c_delete(&c, "flood", false), 0));
 }
 
+Test(agent_containers, output_stops_at_the_window_until_the_host_grants_credit)
+{
+    /* socket buffers larger than the window: only the credit can stop the agent */
+    int big = 4 << 20;
+    setsockopt(host.guest_fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    setsockopt(host.w.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    host.keep_data = false;
+    host.hold_credit = true;
+    Warmpool__Agent__V1__StdioStreams s =
+        run(&host, "win", "head -c 1048576 /dev/zero", false, false);
+    host_stream_t *out = &host.s[s.stdout_stream];
+    while (out->received < AGENT_STREAM_WINDOW)
+        cr_assert_eq(host_pump(&host, 10000), 1, "the first window comes uncredited");
+    /* nothing more may come (a pump failing on over-credit data would
+     * assert too); give the agent time to misbehave */
+    cr_assert_eq(host_pump(&host, 300), -1, "the agent sent beyond its window");
+    cr_assert_eq(out->received, AGENT_STREAM_WINDOW);
+    host.hold_credit = false;
+    uint8_t be[4] = {0, 4, 0, 0}; /* 256 KiB */
+    cr_assert_eq(wp_frame_write(host.w.fd, s.stdout_stream, WP_FRAME_CREDIT, be, 4, NULL), 0);
+    out->granted += AGENT_STREAM_WINDOW;
+    host_await_eof(&host, s.stdout_stream);
+    cr_assert_eq(out->received, 1u << 20);
+    cr_assert_eq(wait_status(&host, "win", "", NULL), 0);
+    call_t c;
+    FREE(host_call(&host, c_delete(&c, "win", false), 0));
+}
+
 Test(agent_containers, a_pty_over_the_console_socket_sees_the_resize)
 {
     call_t c;
-    resp_t *r = host_call(&host, c_create(&c, "tty", "stty size; test -t 0 && echo tty", true, false), 0);
+    resp_t *r =
+        host_call(&host, c_create(&c, "tty", "stty size; test -t 0 && echo tty", true, false), 0);
     Warmpool__Agent__V1__StdioStreams s = *r->create_container->streams;
     FREE(r);
     cr_assert_gt(s.stdout_stream, 0);
@@ -340,7 +380,8 @@ Test(agent_containers, stats_pids_and_oom_come_from_the_cgroup)
     for (;;) {
         cr_assert_eq(host_pump(&host, 10000), 1, "no OOM event");
         Warmpool__Agent__V1__Event *ev = host.events[host.n_events - 1];
-        if (host.n_events > 0 && ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_CONTAINER_OOM) {
+        if (host.n_events > 0 &&
+            ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_CONTAINER_OOM) {
             cr_assert_str_eq(ev->container_oom->container_id, "s");
             cr_assert_eq(ev->container_oom->oom_kills, 1);
             break;
@@ -365,7 +406,8 @@ Test(agent_containers, malformed_stream_frames_close_only_their_connection)
     /* beyond the window: 2 windows sent without waiting for credit */
     uint8_t chunk[AGENT_STREAM_CHUNK] = {0};
     for (size_t sent = 0; sent < 2 * AGENT_STREAM_WINDOW; sent += sizeof(chunk))
-        if (wp_frame_write(host.w.fd, s.stdin_stream, WP_FRAME_STREAM, chunk, sizeof(chunk), NULL) < 0)
+        if (wp_frame_write(host.w.fd, s.stdin_stream, WP_FRAME_STREAM, chunk, sizeof(chunk), NULL) <
+            0)
             break;
     cr_assert(wire_closed(&host.w, 10000), "stdin beyond the credit closes the connection");
     /* a stream id that is no stdin of this connection: the other's output id */
@@ -394,7 +436,10 @@ Test(agent_containers, a_host_leaving_mid_output_leaves_the_process_to_finish)
         run(&host, "d", "head -c 16777216 /dev/zero; exit 4", false, true);
     while (host.s[s.stdout_stream].received < 4 * AGENT_STREAM_CHUNK)
         cr_assert_eq(host_pump(&host, 10000), 1);
-    host_fini(&host); /* gone without a word, mid-flood, stdin open */
+    call_t w;
+    host_send(&host, c_wait(&w, "d", "")); /* a waiter that leaves is forgotten */
+    FREE(host_call(&host, c_ping(&w, 3), 0));
+    host_fini(&host); /* gone without a word, mid-flood, stdin open, a wait pending */
     env_pause(&env);
     host_connect(&env, &host);
     env_resume(&env);
