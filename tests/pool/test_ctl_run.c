@@ -21,9 +21,10 @@ Test(ctl_run, arguments_parse_up_to_the_command)
 {
     ctl_run_args_t a;
     char why[256] = "";
-    cr_assert_eq(
-        PARSE(&a, why, "small", "--rootfs", "/r", "--tty", "--id", "web", "sh", "-c", "ls -l"), 0,
-        "%s", why);
+    /* a.argv points into argv: it must outlive the assertions' blocks */
+    char *argv1[] = {"run", "small", "--rootfs", "/r", "--tty", "--id", "web", "sh", "-c", "ls -l"};
+    int ret = ctl_run_parse(10, argv1, &a, why, sizeof(why));
+    cr_assert_eq(ret, 0, "%s", why);
     cr_assert_str_eq(a.template_name, "small");
     cr_assert_str_eq(a.rootfs, "/r");
     cr_assert_str_eq(a.id, "web");
@@ -34,8 +35,9 @@ Test(ctl_run, arguments_parse_up_to_the_command)
     cr_assert_str_eq(a.argv[1], "-c", "the command's options are its own");
     cr_assert_str_eq(a.argv[2], "ls -l");
 
-    cr_assert_eq(PARSE(&a, why, "--rootfs=/r", "--verbose", "small", "--", "--weird", "x"), 0, "%s",
-                 why);
+    char *argv2[] = {"run", "--rootfs=/r", "--verbose", "small", "--", "--weird", "x"};
+    ret = ctl_run_parse(7, argv2, &a, why, sizeof(why));
+    cr_assert_eq(ret, 0, "%s", why);
     cr_assert_str_eq(a.template_name, "small");
     cr_assert(a.verbose);
     cr_assert_null(a.id);
