@@ -2,7 +2,8 @@
  * one container in a warm VM, its stdio on ours, our exit status its.
  *
  * Flow: a VM (leased from warmpoold when its socket answers, else cloned
- * here with the factory) -> the agent -> mount the share -> bind the rootfs
+ * here with the factory; or, with --endpoint and --share, one already
+ * running, which is left running) -> the agent -> mount the share -> bind the rootfs
  * and build the spec (agent_share, agent_spec) -> create -> send the wait
  * -> (terminal: raw mode, size) -> start -> copy stdin to the stdin stream
  * and the output streams to fds 1 and 2 until the wait is answered and the
@@ -46,7 +47,8 @@ typedef struct run {
     bool leased;
     factory_template_t *tpl;
     factory_vm_t *fvm;
-    agent_client_t *agent; /* ours to close when leased; fvm's otherwise */
+    agent_client_t *agent; /* fvm's, or ours to close (own_agent) */
+    bool own_agent;
     char share[PATH_MAX];
     /* the container */
     char id[AGENT_ID_MAX + 1];
@@ -144,6 +146,15 @@ static bool no_daemon(int code)
 
 static int get_vm(run_t *r, wp_error_t *err)
 {
+    if (r->a->endpoint) {
+        snprintf(r->share, sizeof(r->share), "%s", r->a->share);
+        r->agent = agent_client_connect(r->a->endpoint, err);
+        r->own_agent = r->agent != NULL;
+        if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
+            return -1;
+        note(r, "connected");
+        return 0;
+    }
     wp_error_t oerr = {0};
     r->api = api_client_open(r->ctl->socket_url, &oerr);
     if (r->api == NULL && !no_daemon(oerr.code)) {
@@ -157,6 +168,7 @@ static int get_vm(run_t *r, wp_error_t *err)
         snprintf(r->share, sizeof(r->share), "%s", r->lease.vm.shared_dir);
         note(r, "acquired");
         r->agent = agent_client_connect(r->lease.vm.agent_endpoint, err);
+        r->own_agent = r->agent != NULL;
         if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
             return wp_error_wrap(err, "VM '%s'", r->lease.vm.id);
         return 0;
@@ -248,7 +260,18 @@ static bool output_done(const run_t *r)
 
 static int stream_until_exit(run_t *r, uint32_t wait_call, wp_error_t *err)
 {
-    while (!(r->waited && output_done(r))) {
+    for (;;) {
+        /* collect first: the answer may have come inside an earlier call */
+        if (!r->waited) {
+            int got = agent_client_wait_collect(r->agent, wait_call, &r->exit, err);
+            if (got < 0)
+                return -1;
+            r->waited = got == 1;
+            if (r->waited)
+                note(r, "exited");
+        }
+        if (r->waited && output_done(r))
+            return 0;
         struct pollfd p[3] = {
             {.fd = agent_client_fd(r->agent), .events = POLLIN},
             {.fd = r->sigfd, .events = POLLIN},
@@ -268,16 +291,7 @@ static int stream_until_exit(run_t *r, uint32_t wait_call, wp_error_t *err)
         }
         if (p[2].revents && r->stdin_open && copy_stdin(r, err) < 0)
             return -1;
-        if (!r->waited) {
-            int got = agent_client_wait_collect(r->agent, wait_call, &r->exit, err);
-            if (got < 0)
-                return -1;
-            r->waited = got == 1;
-            if (r->waited)
-                note(r, "exited");
-        }
     }
-    return 0;
 }
 
 /* ---- the run ---- */
@@ -339,8 +353,9 @@ static int run_cleanup(run_t *r)
     /* unbind even when the delete failed: the VM goes next anyway */
     if (r->bound && agent_share_remove(r->share, r->id, &err) < 0)
         ret = ctl_fail(&err);
-    if (r->leased) {
+    if (r->own_agent)
         agent_client_close(r->agent);
+    if (r->leased) {
         if (api_client_release(r->api, r->lease.vm.id, r->lease.token, NULL, &err) < 0)
             ret = ctl_fail(&err);
     }

@@ -13,7 +13,10 @@
 #define CTL_RUN_FAILED 125
 
 typedef struct ctl_run_args {
-    const char *template_name;
+    const char *template_name; /* NULL with endpoint */
+    /* --endpoint ENDPOINT --share DIR instead of TEMPLATE: a VM that is
+     * already running (`clone --keep`, a lease held elsewhere), left so */
+    const char *endpoint, *share;
     const char *rootfs;
     const char *id; /* NULL: "run-" and 8 random hex digits */
     bool tty;
@@ -23,8 +26,9 @@ typedef struct ctl_run_args {
     char **argv;
 } ctl_run_args_t;
 
-/* Parse `run TEMPLATE --rootfs DIR [--tty] [--id NAME] [--no-stdin]
- * [--verbose] [--] CMD [ARGS...]` (argv[0] is "run"). Options go before
+/* Parse `run TEMPLATE|--endpoint ENDPOINT --share DIR --rootfs DIR [--tty]
+ * [--id NAME] [--no-stdin] [--verbose] [--] CMD [ARGS...]` (argv[0] is
+ * "run"). Options go before
  * CMD; everything from CMD on is the command's. -1 with why (a usage
  * sentence) on error. out points into argv. Uses getopt: not reentrant. */
 int ctl_run_parse(int argc, char **argv, ctl_run_args_t *out, char *why, size_t why_len);

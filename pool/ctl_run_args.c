@@ -12,7 +12,8 @@ int ctl_run_parse(int argc, char **argv, ctl_run_args_t *out, char *why, size_t 
     static const struct option options[] = {
         {"rootfs", required_argument, NULL, 'r'}, {"tty", no_argument, NULL, 't'},
         {"id", required_argument, NULL, 'i'},     {"no-stdin", no_argument, NULL, 'n'},
-        {"verbose", no_argument, NULL, 'v'},      {NULL, 0, NULL, 0},
+        {"verbose", no_argument, NULL, 'v'},      {"endpoint", required_argument, NULL, 'e'},
+        {"share", required_argument, NULL, 's'},  {NULL, 0, NULL, 0},
     };
     *out = (ctl_run_args_t){0};
     optind = 0; /* GNU getopt: a full reset */
@@ -23,7 +24,7 @@ int ctl_run_parse(int argc, char **argv, ctl_run_args_t *out, char *why, size_t 
         int c = getopt_long(argc, argv, "+t", options, NULL);
         if (c == -1) {
             bool dashdash = optind > 0 && optind <= argc && strcmp(argv[optind - 1], "--") == 0;
-            if (out->template_name == NULL && optind < argc && !dashdash) {
+            if (out->template_name == NULL && out->endpoint == NULL && optind < argc && !dashdash) {
                 out->template_name = argv[optind++];
                 continue;
             }
@@ -45,12 +46,26 @@ int ctl_run_parse(int argc, char **argv, ctl_run_args_t *out, char *why, size_t 
         case 'v':
             out->verbose = true;
             break;
+        case 'e':
+            out->endpoint = optarg;
+            break;
+        case 's':
+            out->share = optarg;
+            break;
         default:
             snprintf(why, why_len, "unknown option or missing value in '%s'", argv[optind - 1]);
             return -1;
         }
     }
-    if (out->template_name == NULL) {
+    if (out->endpoint != NULL && (out->template_name != NULL || out->share == NULL)) {
+        snprintf(why, why_len, "--endpoint takes the place of TEMPLATE and needs --share DIR");
+        return -1;
+    }
+    if (out->share != NULL && out->endpoint == NULL) {
+        snprintf(why, why_len, "--share goes with --endpoint");
+        return -1;
+    }
+    if (out->template_name == NULL && out->endpoint == NULL) {
         snprintf(why, why_len,
                  "expected 'run TEMPLATE --rootfs DIR [--tty] [--id NAME] [--] CMD "
                  "[ARGS...]'");

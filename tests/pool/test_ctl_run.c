@@ -4,12 +4,20 @@
  * daemon nor the template (exit 125, nothing left behind). The run itself
  * needs a VM with the agent's container support: tests/integration. */
 #include <criterion/criterion.h>
-#include <stdio.h>    /* popen */
-#include <stdlib.h>   /* mkdtemp */
-#include <string.h>   /* strstr */
-#include <sys/wait.h> /* WEXITSTATUS */
+#include <stdio.h>     /* popen */
+#include <stdlib.h>    /* mkdtemp */
+#include <string.h>    /* strstr */
+#include <sys/stat.h>  /* mkdir */
+#include <sys/wait.h>  /* WEXITSTATUS */
+#include <unistd.h>    /* geteuid */
+#include <signal.h>    /* kill */
+#include <spawn.h>     /* posix_spawn */
+#include <fcntl.h>     /* open */
+#include <stdatomic.h> /* atomic_thread_fence */
+#include <jansson.h>   /* json_loads */
 
 #include "ctl_run.h"
+#include "fake_agent.h"
 #include "wp_fs.h"
 
 #define ARGV(...) ((char *[]){"run", __VA_ARGS__, NULL})
@@ -115,4 +123,163 @@ Test(ctl_run, the_binary_fails_cleanly_without_a_vm)
     cr_assert(strstr(out, "'small'") != NULL, "%s", out);
     wp_error_t err = {0};
     cr_assert_eq(wp_rm_tree(dir, &err), 0, "%s", err.msg);
+}
+
+/* ---- the whole flow against a scripted agent (fake_agent.c) ---- */
+
+typedef struct flow {
+    char dir[64];
+    char share[128], rootfs[128], sock[128];
+    fake_agent_t agent;
+} flow_t;
+
+static void flow_open(flow_t *f, uint32_t status, uint32_t sig)
+{
+    if (geteuid() != 0)
+        cr_skip_test("warmpoolctl run binds the rootfs: needs root");
+    snprintf(f->dir, sizeof(f->dir), "/tmp/wp-test-run-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir));
+    snprintf(f->share, sizeof(f->share), "%s/share", f->dir);
+    snprintf(f->rootfs, sizeof(f->rootfs), "%s/rootfs", f->dir);
+    snprintf(f->sock, sizeof(f->sock), "%s/agent.sock", f->dir);
+    cr_assert_eq(mkdir(f->share, 0700), 0);
+    cr_assert_eq(mkdir(f->rootfs, 0755), 0);
+    char marker[192];
+    snprintf(marker, sizeof(marker), "%s/marker", f->rootfs);
+    wp_error_t err = {0};
+    cr_assert_eq(wp_write_file_atomic(marker, "x", 1, 0644, &err), 0, "%s", err.msg);
+    memset(&f->agent, 0, sizeof(f->agent));
+    snprintf(f->agent.sock_path, sizeof(f->agent.sock_path), "%s", f->sock);
+    snprintf(f->agent.share, sizeof(f->agent.share), "%s", f->share);
+    f->agent.exit_status = status;
+    f->agent.exit_signal = sig;
+    fake_agent_start(&f->agent);
+    cr_assert_str_eq(f->agent.failure, "");
+}
+
+static void flow_close(flow_t *f)
+{
+    fake_agent_stop(&f->agent);
+    cr_assert_str_eq(f->agent.failure, "", "the fake agent: %s", f->agent.failure);
+    cr_assert(f->agent.mounted_share);
+    cr_assert(f->agent.started);
+    cr_assert(f->agent.waited_before_start, "the wait goes out before the start");
+    cr_assert(f->agent.rootfs_visible, "the rootfs was bound under the share at create");
+    cr_assert(f->agent.deleted && f->agent.delete_force, "the container is deleted at the end");
+    /* nothing left: no mount under the dir, no container directory */
+    wp_error_t err = {0};
+    char *mi = wp_read_file("/proc/self/mountinfo", 1 << 22, NULL, &err);
+    cr_assert_not_null(mi, "%s", err.msg);
+    cr_assert_null(strstr(mi, f->dir), "a mount was left behind");
+    free(mi);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", f->share, f->agent.container_id);
+    cr_assert_neq(access(p, F_OK), 0, "'%s' was left", p);
+    cr_assert_eq(wp_rm_tree(f->dir, &err), 0, "%s", err.msg);
+}
+
+static int run_shell(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(ctl_run, stdin_streams_in_output_streams_out_and_the_status_comes_back)
+{
+    flow_t f;
+    flow_open(&f, 7, 0);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof(cmd),
+             "printf 'hello\\0binary' | '%s' run --endpoint unix:%s --share %s --rootfs %s "
+             "--id web -- cat 2>%s/err",
+             WARMPOOLCTL, f.sock, f.share, f.rootfs, f.dir);
+    int rc = run_shell(cmd, out, sizeof(out));
+    char errp[192];
+    snprintf(errp, sizeof(errp), "%s/err", f.dir);
+    wp_error_t err = {0};
+    char *errtext = wp_read_file(errp, 4096, NULL, &err);
+    cr_assert_not_null(errtext, "%s", err.msg);
+    cr_assert_eq(rc, 7, "exit %d; stderr: %s", rc, errtext);
+    cr_assert_str_eq(errtext, "warn", "stderr is the container's only (no --verbose)");
+    free(errtext);
+    cr_assert_eq(memcmp(out, "got: hello\0binary", 17), 0, "stdout: '%s'", out);
+    cr_assert_str_eq(f.agent.container_id, "web");
+    cr_assert(f.agent.create_stdin, "a pipe is streamed");
+    cr_assert_not(f.agent.create_terminal);
+    cr_assert(f.agent.stdin_eof);
+    cr_assert_eq(f.agent.stdin_len, 12);
+    /* the spec the agent got: guest paths, the command */
+    json_error_t jerr;
+    json_auto_t *spec = json_loads(f.agent.spec_json, 0, &jerr);
+    cr_assert_not_null(spec, "%s", jerr.text);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(spec, "root"), "path")),
+                     "/run/warmpool/share/web/rootfs");
+    json_t *args = json_object_get(json_object_get(spec, "process"), "args");
+    cr_assert_eq(json_array_size(args), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(args, 0)), "cat");
+    flow_close(&f);
+}
+
+Test(ctl_run, a_killed_container_exits_128_plus_its_signal)
+{
+    flow_t f;
+    flow_open(&f, 137, 9);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof(cmd),
+             "'%s' run --endpoint unix:%s --share %s --rootfs %s --no-stdin --verbose -- sleep 9 "
+             "</dev/null 2>&1",
+             WARMPOOLCTL, f.sock, f.share, f.rootfs);
+    int rc = run_shell(cmd, out, sizeof(out));
+    cr_assert_eq(rc, 137, "exit %d: %s", rc, out);
+    cr_assert_not(f.agent.create_stdin);
+    cr_assert(strstr(out, "got: ") != NULL, "%s", out);
+    cr_assert(strstr(out, "created") != NULL && strstr(out, "exited") != NULL,
+              "--verbose prints timings: %s", out);
+    cr_assert(strncmp(f.agent.container_id, "run-", 4) == 0, "a generated id: '%s'",
+              f.agent.container_id);
+    flow_close(&f);
+}
+
+Test(ctl_run, sigterm_goes_to_the_container)
+{
+    flow_t f;
+    flow_open(&f, 0, 0);
+    int in[2];
+    cr_assert_eq(pipe(in), 0);
+    char outp[192];
+    snprintf(outp, sizeof(outp), "%s/out", f.dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_addclose(&fa, in[1]);
+    posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    char endpoint[160];
+    snprintf(endpoint, sizeof(endpoint), "unix:%s", f.sock);
+    char *argv[] = {WARMPOOLCTL, "run",    "--endpoint", endpoint, "--share", f.share,
+                    "--rootfs",  f.rootfs, "--",         "cat",    NULL};
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, WARMPOOLCTL, &fa, NULL, argv, NULL), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    /* stdin stays open: the container runs until the signal */
+    for (int i = 0; i < 2000; i++) {
+        atomic_thread_fence(memory_order_acquire);
+        if (*(volatile bool *)&f.agent.started)
+            break;
+        usleep(10000);
+    }
+    cr_assert(*(volatile bool *)&f.agent.started, "the container never started");
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    close(in[1]);
+    cr_assert(WIFEXITED(st), "warmpoolctl died of the signal itself");
+    cr_assert_eq(WEXITSTATUS(st), 143);
+    cr_assert_eq(f.agent.signalled, SIGTERM);
+    flow_close(&f);
 }
