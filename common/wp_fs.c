@@ -2,6 +2,7 @@
 #include "wp_fs.h"
 
 #include <dirent.h>   /* fdopendir, readdir */
+#include <stdbool.h>  /* bool */
 #include <errno.h>    /* errno */
 #include <fcntl.h>    /* open, openat */
 #include <libgen.h>   /* dirname */
@@ -32,7 +33,18 @@ int wp_mkdir_p(const char *path, unsigned mode, wp_error_t *err)
     return 0;
 }
 
-static int rm_at(int parent_fd, const char *name, wp_error_t *err)
+/* Whether the directory fd is the root of a mount (a bind mount under the
+ * tree, e.g. a container's rootfs in a VM's share). */
+static bool is_mount_root(int fd)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0)
+        return false;
+    return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+           (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+static int rm_at(int parent_fd, const char *name, int depth, wp_error_t *err)
 {
     if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT)
         return 0;
@@ -41,6 +53,12 @@ static int rm_at(int parent_fd, const char *name, wp_error_t *err)
     int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return wp_error_errno(err, errno, "open directory '%s'", name);
+    /* never remove what is mounted below the tree: that is someone's data */
+    if (depth > 0 && is_mount_root(fd)) {
+        close(fd);
+        return wp_error_set(err, EBUSY, "'%s' is a mount point: not removing what is mounted there",
+                            name);
+    }
     DIR *dir = fdopendir(fd);
     if (dir == NULL) {
         close(fd);
@@ -51,7 +69,7 @@ static int rm_at(int parent_fd, const char *name, wp_error_t *err)
     while (ret == 0 && (de = readdir(dir)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        ret = rm_at(dirfd(dir), de->d_name, err);
+        ret = rm_at(dirfd(dir), de->d_name, depth + 1, err);
     }
     closedir(dir);
     if (ret < 0)
@@ -63,7 +81,7 @@ static int rm_at(int parent_fd, const char *name, wp_error_t *err)
 
 int wp_rm_tree(const char *path, wp_error_t *err)
 {
-    int ret = rm_at(AT_FDCWD, path, err);
+    int ret = rm_at(AT_FDCWD, path, 0, err);
     if (ret < 0)
         return wp_error_wrap(err, "remove '%s'", path);
     return 0;

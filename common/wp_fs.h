@@ -11,7 +11,8 @@
 int wp_mkdir_p(const char *path, unsigned mode, wp_error_t *err);
 
 /* rm -rf of a directory tree; a missing path is success. Does not follow
- * symlinks out of the tree. */
+ * symlinks out of the tree, and never descends into a mount below path
+ * (EBUSY: a bind-mounted rootfs left in a VM's share must not be emptied). */
 int wp_rm_tree(const char *path, wp_error_t *err);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer owned by

@@ -264,6 +264,33 @@ Test(agent_share, escaping_paths_are_refused_changing_nothing)
     env_close(&e);
 }
 
+Test(agent_share, clear_unbinds_every_container_and_rm_tree_never_crosses_a_mount)
+{
+    env_t e;
+    env_open(&e);
+    wp_error_t err = {0};
+    cr_assert_eq(agent_share_bind_rootfs(e.share, "a", e.rootfs, &err), 0, "%s", err.msg);
+    json_auto_t *spec = spec_with_binds(&e);
+    cr_assert_eq(agent_share_prepare(e.share, "b", e.rootfs, spec, &err), 0, "%s", err.msg);
+    /* a VM's directory removed with a bind still in it: refused, data kept */
+    cr_assert_eq(wp_rm_tree(e.share, &err), -1);
+    cr_assert_eq(err.code, EBUSY, "%s", err.msg);
+    char p[192];
+    snprintf(p, sizeof(p), "%s/etc-marker", e.rootfs);
+    cr_assert_eq(access(p, F_OK), 0, "the rootfs was not emptied");
+    snprintf(p, sizeof(p), "%s/data", e.vol);
+    cr_assert_eq(access(p, F_OK), 0, "the volume was not emptied");
+    /* what the factory does before destroying a VM */
+    cr_assert_eq(agent_share_clear(e.share, &err), 0, "%s", err.msg);
+    cr_assert_not(exists("%s/%s", &e, "a"));
+    cr_assert_not(exists("%s/%s", &e, "b"));
+    cr_assert_eq(wp_rm_tree(e.share, &err), 0, "%s", err.msg);
+    snprintf(p, sizeof(p), "%s/etc-marker", e.rootfs);
+    cr_assert_eq(access(p, F_OK), 0);
+    cr_assert_eq(agent_share_clear(e.share, &err), 0, "a missing share is clear");
+    env_close(&e);
+}
+
 Test(agent_share, check_path_normalises_and_resolves)
 {
     char out[PATH_MAX];
