@@ -39,6 +39,11 @@ static const char usage_text[] =
     "  run --endpoint ENDPOINT --share DIR --rootfs DIR [...] [--] CMD [ARGS...]\n"
     "                         the same in a VM already running (agent endpoint and shared\n"
     "                         directory as acquire prints them), which is left running\n"
+    "  run ... --detach       start it and print where it runs (endpoint, container, VM),\n"
+    "                         leaving container, VM and lease in place\n"
+    "  exec ENDPOINT CONTAINER [--tty] [--id EXEC] [--no-stdin] [--verbose] [--] CMD [ARGS...]\n"
+    "                         run CMD in a running container (after run --detach), its exit\n"
+    "                         status as run's\n"
     "\n"
     "Local commands (no daemon needed):\n"
     "  template build NAME --kernel FILE --initrd FILE [--cmdline TEXT] [--memory MIB]\n"
@@ -192,7 +197,7 @@ int main(int argc, char **argv)
         {"template", ctl_template}, {"clone", ctl_clone},   {"vm", ctl_vm},
         {"status", ctl_status},     {"pool", ctl_pool},     {"acquire", ctl_acquire},
         {"release", ctl_release},   {"leases", ctl_leases}, {"health", ctl_health},
-        {"agent", ctl_agent},       {"run", ctl_run},
+        {"agent", ctl_agent},       {"run", ctl_run},       {"exec", ctl_exec},
     };
     int status = -1;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

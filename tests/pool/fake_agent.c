@@ -64,6 +64,7 @@ static void ok(fake_agent_t *f, int fd, uint32_t id, int result)
 /* The process "runs" once started: output, EOFs, exit event, wait answer. */
 static void finish(fake_agent_t *f, int fd, uint32_t wait_id)
 {
+    f->finished = true;
     char out[4200] = "got: ";
     memcpy(out + 5, f->stdin_data, f->stdin_len); /* binary: NULs too */
     wp_frame_write_flags(fd, 2, WP_FRAME_STREAM, 0, out, 5 + f->stdin_len, 5000, NULL);
@@ -71,7 +72,7 @@ static void finish(fake_agent_t *f, int fd, uint32_t wait_id)
     wp_frame_write_flags(fd, 3, WP_FRAME_STREAM, WP_FRAME_FLAG_EOF, "warn", 4, 5000, NULL);
     Warmpool__Agent__V1__ProcessExited pe = WARMPOOL__AGENT__V1__PROCESS_EXITED__INIT;
     pe.container_id = f->container_id;
-    pe.exec_id = "";
+    pe.exec_id = f->exec_id;
     pe.exit_status = f->exit_status;
     pe.signal = f->exit_signal;
     Warmpool__Agent__V1__Event ev = WARMPOOL__AGENT__V1__EVENT__INIT;
@@ -85,6 +86,13 @@ static void finish(fake_agent_t *f, int fd, uint32_t wait_id)
     r.result_case = RESULT(WAIT_PROCESS);
     r.wait_process = &w;
     send_msg(f, fd, wait_id, WP_FRAME_RESPONSE, &r.base);
+}
+
+/* The process ends once it runs, its wait is in and its stdin is done. */
+static void maybe_finish(fake_agent_t *f, int fd)
+{
+    if (!f->finished && f->started && f->wait_id != 0 && (!f->create_stdin || f->stdin_eof))
+        finish(f, fd, f->wait_id);
 }
 
 static void on_request(fake_agent_t *f, int fd, uint32_t id, const Warmpool__Agent__V1__Request *q,
@@ -122,21 +130,54 @@ static void on_request(fake_agent_t *f, int fd, uint32_t id, const Warmpool__Age
     }
     case CALL(WAIT_PROCESS):
         *wait_id = id;
+        f->wait_id = id;
         f->waited_before_start = !f->started;
+        maybe_finish(f, fd);
         break;
     case CALL(START_CONTAINER):
         f->started = true;
         ok(f, fd, id, RESULT(START_CONTAINER));
-        if (!f->create_stdin)
-            finish(f, fd, *wait_id);
+        maybe_finish(f, fd);
         break;
+    case CALL(EXEC_PROCESS): {
+        const Warmpool__Agent__V1__ExecProcessRequest *x = q->exec_process;
+        snprintf(f->container_id, sizeof(f->container_id), "%s", x->container_id);
+        snprintf(f->exec_id, sizeof(f->exec_id), "%s", x->exec_id);
+        snprintf(f->process_json, sizeof(f->process_json), "%s", x->process_json);
+        f->create_stdin = x->stdin;
+        f->started = true;
+        Warmpool__Agent__V1__StdioStreams s = WARMPOOL__AGENT__V1__STDIO_STREAMS__INIT;
+        s.stdin_stream = x->stdin ? 1 : 0;
+        s.stdout_stream = 2;
+        s.stderr_stream = 3;
+        Warmpool__Agent__V1__ExecProcessResponse xr =
+            WARMPOOL__AGENT__V1__EXEC_PROCESS_RESPONSE__INIT;
+        xr.pid = 10;
+        xr.streams = &s;
+        resp_t r = WARMPOOL__AGENT__V1__RESPONSE__INIT;
+        r.result_case = RESULT(EXEC_PROCESS);
+        r.exec_process = &xr;
+        send_msg(f, fd, id, WP_FRAME_RESPONSE, &r.base);
+        break;
+    }
+    case CALL(DELETE_PROCESS): {
+        f->deleted_process = true;
+        Warmpool__Agent__V1__DeleteProcessResponse dp =
+            WARMPOOL__AGENT__V1__DELETE_PROCESS_RESPONSE__INIT;
+        resp_t r = WARMPOOL__AGENT__V1__RESPONSE__INIT;
+        r.result_case = RESULT(DELETE_PROCESS);
+        r.delete_process = &dp;
+        send_msg(f, fd, id, WP_FRAME_RESPONSE, &r.base);
+        break;
+    }
     case CALL(SIGNAL_PROCESS):
         ok(f, fd, id, RESULT(SIGNAL_PROCESS));
         if (f->signalled == 0) {
             f->signalled = (int)q->signal_process->signal;
             f->exit_signal = q->signal_process->signal;
             f->exit_status = 128 + f->exit_signal;
-            finish(f, fd, *wait_id);
+            if (!f->finished)
+                finish(f, fd, *wait_id);
         }
         break;
     case CALL(RESIZE_PTY):
@@ -202,7 +243,7 @@ static void *serve(void *arg)
                 }
                 if (h.flags & WP_FRAME_FLAG_EOF) {
                     f->stdin_eof = true;
-                    finish(f, fd, wait_id);
+                    maybe_finish(f, fd);
                 }
             }
         }

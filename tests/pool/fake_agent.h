@@ -1,11 +1,10 @@
 /* fake_agent.h - a scripted container agent on a unix socket, on its own
  * thread, for running the built `warmpoolctl run --endpoint` against: it
- * answers mount_share, create (streams 1 stdin, 2 stdout, 3 stderr), wait,
- * start, signal (the process then dies of it) and delete; echoes stdin back on stdout as "got: ..."
- * once stdin ends (or at once, without stdin), writes "warn" on stderr,
- * sends ProcessExited and answers the wait with exit_status. It records
- * what it saw; the test thread reads it after fake_agent_stop. No
- * Criterion calls on its thread. */
+ * answers mount_share, create or exec (streams 1 stdin, 2 stdout, 3
+ * stderr), wait, start, delete_process, signal (the process then dies of it) and delete; echoes
+ * stdin back on stdout as "got: ..." once stdin ends (or at once, without stdin), writes "warn" on
+ * stderr, sends ProcessExited and answers the wait with exit_status. It records what it saw; the
+ * test thread reads it after fake_agent_stop. No Criterion calls on its thread. */
 #ifndef FAKE_AGENT_H
 #define FAKE_AGENT_H
 
@@ -22,6 +21,9 @@ typedef struct fake_agent {
     uint32_t exit_signal;
     /* recorded */
     char container_id[80];
+    char exec_id[80]; /* the exec's, if one came */
+    char process_json[4096];
+    bool deleted_process;
     char spec_json[8192];
     bool create_stdin, create_terminal;
     bool rootfs_visible; /* <share>/<id>/rootfs/marker existed at create */
@@ -33,6 +35,8 @@ typedef struct fake_agent {
     int calls;
     char failure[256]; /* non-empty: the script went wrong */
     /* private */
+    uint32_t wait_id;
+    bool finished;
     int listen_fd;
     pthread_t thread;
 } fake_agent_t;

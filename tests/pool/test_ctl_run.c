@@ -17,6 +17,7 @@
 #include <jansson.h>   /* json_loads */
 
 #include "ctl_run.h"
+#include "agent_share.h"
 #include "fake_agent.h"
 #include "wp_fs.h"
 
@@ -282,4 +283,78 @@ Test(ctl_run, sigterm_goes_to_the_container)
     cr_assert_eq(WEXITSTATUS(st), 143);
     cr_assert_eq(f.agent.signalled, SIGTERM);
     flow_close(&f);
+}
+
+Test(ctl_run, detach_leaves_it_running_and_exec_runs_in_it)
+{
+    flow_t f;
+    flow_open(&f, 0, 0);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof(cmd),
+             "'%s' run --endpoint unix:%s --share %s --rootfs %s --id box --detach -- sleep 99 "
+             "</dev/null 2>&1",
+             WARMPOOLCTL, f.sock, f.share, f.rootfs);
+    int rc = run_shell(cmd, out, sizeof(out));
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "container box\n") != NULL, "%s", out);
+    fake_agent_stop(&f.agent);
+    cr_assert_str_eq(f.agent.failure, "", "%s", f.agent.failure);
+    cr_assert(f.agent.started);
+    cr_assert_not(f.agent.deleted, "a detached container stays");
+    cr_assert_not(f.agent.create_stdin);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/box/rootfs/marker", f.share);
+    cr_assert_eq(access(p, F_OK), 0, "its rootfs stays bound");
+
+    /* exec in it, through a new connection */
+    memset(&f.agent, 0, sizeof(f.agent));
+    unlink(f.sock);
+    snprintf(f.agent.sock_path, sizeof(f.agent.sock_path), "%s", f.sock);
+    snprintf(f.agent.share, sizeof(f.agent.share), "%s", f.share);
+    snprintf(f.agent.container_id, sizeof(f.agent.container_id), "box");
+    f.agent.exit_status = 4;
+    fake_agent_start(&f.agent);
+    snprintf(cmd, sizeof(cmd), "printf 'in' | '%s' exec unix:%s box --id e1 -- cat 2>/dev/null",
+             WARMPOOLCTL, f.sock);
+    rc = run_shell(cmd, out, sizeof(out));
+    fake_agent_stop(&f.agent);
+    cr_assert_str_eq(f.agent.failure, "", "%s", f.agent.failure);
+    cr_assert_eq(rc, 4, "exit %d: %s", rc, out);
+    cr_assert_str_eq(out, "got: in");
+    cr_assert_str_eq(f.agent.exec_id, "e1");
+    cr_assert(f.agent.create_stdin);
+    cr_assert(f.agent.deleted_process, "the exec process is deleted after its exit");
+    cr_assert_not(f.agent.deleted, "the container is not");
+    json_error_t jerr;
+    json_auto_t *proc = json_loads(f.agent.process_json, 0, &jerr);
+    cr_assert_not_null(proc, "%s", jerr.text);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(proc, "args"), 0)), "cat");
+    cr_assert_str_eq(json_string_value(json_object_get(proc, "cwd")), "/");
+
+    /* what the VM's destroy does: the binds go */
+    wp_error_t err = {0};
+    cr_assert_eq(agent_share_clear(f.share, &err), 0, "%s", err.msg);
+    char *mi = wp_read_file("/proc/self/mountinfo", 1 << 22, NULL, &err);
+    cr_assert_null(strstr(mi, f.dir), "a mount was left behind");
+    free(mi);
+    cr_assert_eq(wp_rm_tree(f.dir, &err), 0, "%s", err.msg);
+}
+
+Test(ctl_run, exec_arguments_parse)
+{
+    ctl_exec_args_t a;
+    char why[256] = "";
+    char *argv1[] = {"exec", "unix:/s", "box", "--tty", "--id", "e1", "sh", "-l"};
+    int ret = ctl_exec_parse(8, argv1, &a, why, sizeof(why));
+    cr_assert_eq(ret, 0, "%s", why);
+    cr_assert_str_eq(a.endpoint, "unix:/s");
+    cr_assert_str_eq(a.container_id, "box");
+    cr_assert_str_eq(a.exec_id, "e1");
+    cr_assert(a.tty);
+    cr_assert_eq(a.argc, 2);
+    cr_assert_str_eq(a.argv[1], "-l");
+    char *argv2[] = {"exec", "unix:/s", "box"};
+    cr_assert_eq(ctl_exec_parse(3, argv2, &a, why, sizeof(why)), -1);
+    char *argv3[] = {"exec", "unix:/s", "b/x", "true"};
+    cr_assert_eq(ctl_exec_parse(4, argv3, &a, why, sizeof(why)), -1);
 }
