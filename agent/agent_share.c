@@ -1,6 +1,7 @@
 /* agent_share.c - see agent_share.h. */
 #include "agent_share.h"
 
+#include <dirent.h>    /* opendir */
 #include <errno.h>     /* EINVAL */
 #include <fcntl.h>     /* openat, O_PATH */
 #include <limits.h>    /* PATH_MAX */
@@ -321,4 +322,18 @@ int agent_share_remove(const char *share_dir, const char *id, wp_error_t *err)
     if (ret == 0 && unlinkat(share, id, AT_REMOVEDIR) < 0 && errno != ENOENT)
         ret = wp_error_errno(err, errno, "remove '%s/%s'", share_dir, id);
     return ret < 0 ? wp_error_wrap(err, "container '%s'", id) : 0;
+}
+
+int agent_share_clear(const char *share_dir, wp_error_t *err)
+{
+    DIR *d = opendir(share_dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : wp_error_errno(err, errno, "VM share '%s'", share_dir);
+    int ret = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (agent_share_valid_id(de->d_name) && agent_share_remove(share_dir, de->d_name, err) < 0)
+            ret = -1;
+    closedir(d);
+    return ret;
 }

@@ -53,4 +53,9 @@ int agent_share_prepare(const char *share_dir, const char *id, const char *rootf
  * contents of what was mounted. Idempotent: no <share>/<id> is success. */
 int agent_share_remove(const char *share_dir, const char *id, wp_error_t *err);
 
+/* agent_share_remove for every container directory in share_dir (a VM
+ * about to be destroyed: nothing of the host may stay mounted in it).
+ * Missing share_dir: success. */
+int agent_share_clear(const char *share_dir, wp_error_t *err);
+
 #endif

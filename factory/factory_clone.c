@@ -7,6 +7,7 @@
 #include <stdlib.h> /* calloc */
 #include <string.h> /* strlen */
 
+#include "agent_share.h" /* agent_share_clear */
 #include "wp_cleanup.h"
 #include "wp_fs.h"
 #include "wp_id.h"
@@ -123,6 +124,10 @@ int factory_vm_destroy(factory_vm_t *v, wp_error_t *err)
         return 0;
     if (v->agent)
         agent_client_close(v->agent);
+    /* a container's binds left in the share (its user was killed) go
+     * first: the VM's directory is removed next */
+    if (v->share_dir[0] != '\0')
+        agent_share_clear(v->share_dir, NULL);
     int ret = v->vm ? hv_destroy(v->vm, err) : 0;
     free(v);
     return ret;

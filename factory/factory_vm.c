@@ -7,6 +7,7 @@
 #include <string.h>  /* strspn */
 #include <unistd.h>  /* access */
 
+#include "agent_share.h" /* agent_share_clear */
 #include "wp_fs.h"
 
 int factory_vm_list(factory_t *f, char ***ids, size_t *count, wp_error_t *err)
@@ -89,6 +90,9 @@ int factory_vm_destroy_by_id(factory_t *f, const char *id, wp_error_t *err)
     hv_backend_t *be = factory_backend(f, backend, err);
     if (be == NULL)
         return wp_error_wrap(err, "destroy VM '%s'", id);
+    char share[PATH_MAX];
+    factory_share_dir(dir, share);
+    agent_share_clear(share, NULL); /* as factory_vm_destroy */
     hv_vm_t *vm = NULL;
     wp_error_t attach_err = {0};
     if (hv_attach(be, id, dir, &vm, &attach_err) < 0) {

@@ -45,5 +45,7 @@ int ctl_acquire(ctl_t *ctl, int argc, char **argv);
 int ctl_release(ctl_t *ctl, int argc, char **argv);
 /* A container in a warm VM (ctl_run.c): exits with its status. */
 int ctl_run(ctl_t *ctl, int argc, char **argv);
+/* A process in a running container (ctl_run.c). */
+int ctl_exec(ctl_t *ctl, int argc, char **argv);
 
 #endif

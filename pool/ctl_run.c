@@ -2,7 +2,8 @@
  * one container in a warm VM, its stdio on ours, our exit status its.
  *
  * Flow: a VM (leased from warmpoold when its socket answers, else cloned
- * here with the factory) -> the agent -> mount the share -> bind the rootfs
+ * here with the factory; or, with --endpoint and --share, one already
+ * running, which is left running) -> the agent -> mount the share -> bind the rootfs
  * and build the spec (agent_share, agent_spec) -> create -> send the wait
  * -> (terminal: raw mode, size) -> start -> copy stdin to the stdin stream
  * and the output streams to fds 1 and 2 until the wait is answered and the
@@ -38,7 +39,8 @@
 
 typedef struct run {
     ctl_t *ctl;
-    const ctl_run_args_t *a;
+    const ctl_run_args_t *a; /* run only */
+    bool tty, verbose;
     int64_t t0;
     /* the VM: a lease, or a clone of our own */
     api_client_t *api;
@@ -46,10 +48,12 @@ typedef struct run {
     bool leased;
     factory_template_t *tpl;
     factory_vm_t *fvm;
-    agent_client_t *agent; /* ours to close when leased; fvm's otherwise */
+    agent_client_t *agent; /* fvm's, or ours to close (own_agent) */
+    bool own_agent;
     char share[PATH_MAX];
     /* the container */
     char id[AGENT_ID_MAX + 1];
+    char exec_id[AGENT_ID_MAX + 1]; /* exec: the process; "" for init */
     bool bound, created, started;
     agent_process_t proc;
     bool stdin_open;
@@ -71,7 +75,7 @@ static double since(const run_t *r)
 
 static void note(const run_t *r, const char *what)
 {
-    if (r->a->verbose)
+    if (r->verbose)
         fprintf(stderr, "warmpoolctl run: %-12s %9.2f ms\n", what, since(r));
 }
 
@@ -132,7 +136,7 @@ static int send_size(run_t *r, wp_error_t *err)
     int fd = isatty(STDIN_FILENO) ? STDIN_FILENO : STDOUT_FILENO;
     if (ioctl(fd, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0)
         return 0; /* not a terminal: the agent's default size stands */
-    return agent_client_resize(r->agent, r->id, NULL, ws.ws_row, ws.ws_col, CALL_MS, err);
+    return agent_client_resize(r->agent, r->id, r->exec_id, ws.ws_row, ws.ws_col, CALL_MS, err);
 }
 
 /* ---- the VM ---- */
@@ -144,6 +148,15 @@ static bool no_daemon(int code)
 
 static int get_vm(run_t *r, wp_error_t *err)
 {
+    if (r->a->endpoint) {
+        snprintf(r->share, sizeof(r->share), "%s", r->a->share);
+        r->agent = agent_client_connect(r->a->endpoint, err);
+        r->own_agent = r->agent != NULL;
+        if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
+            return -1;
+        note(r, "connected");
+        return 0;
+    }
     wp_error_t oerr = {0};
     r->api = api_client_open(r->ctl->socket_url, &oerr);
     if (r->api == NULL && !no_daemon(oerr.code)) {
@@ -157,11 +170,12 @@ static int get_vm(run_t *r, wp_error_t *err)
         snprintf(r->share, sizeof(r->share), "%s", r->lease.vm.shared_dir);
         note(r, "acquired");
         r->agent = agent_client_connect(r->lease.vm.agent_endpoint, err);
+        r->own_agent = r->agent != NULL;
         if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
             return wp_error_wrap(err, "VM '%s'", r->lease.vm.id);
         return 0;
     }
-    if (r->a->verbose)
+    if (r->verbose)
         fprintf(stderr, "warmpoolctl run: no warmpoold (%s): cloning here\n", oerr.msg);
     factory_t *f = ctl_factory(r->ctl);
     if (f == NULL)
@@ -199,7 +213,7 @@ static void on_event(void *opaque, const Warmpool__Agent__V1__Event *ev)
     run_t *r = opaque;
     if (ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_PROCESS_EXITED &&
         strcmp(ev->process_exited->container_id, r->id) == 0 &&
-        ev->process_exited->exec_id[0] == '\0')
+        strcmp(ev->process_exited->exec_id, r->exec_id) == 0)
         r->exited_event = true;
     else if (ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_CONTAINER_OOM &&
              strcmp(ev->container_oom->container_id, r->id) == 0)
@@ -228,10 +242,10 @@ static int copy_stdin(run_t *r, wp_error_t *err)
 static int on_signal(run_t *r, int sig, wp_error_t *err)
 {
     if (sig == SIGWINCH)
-        return r->a->tty ? send_size(r, err) : 0;
+        return r->tty ? send_size(r, err) : 0;
     /* ESRCH: it exited meanwhile; the wait says how */
     wp_error_t e = {0};
-    if (agent_client_signal(r->agent, r->id, NULL, sig, false, CALL_MS, &e) < 0 &&
+    if (agent_client_signal(r->agent, r->id, r->exec_id, sig, false, CALL_MS, &e) < 0 &&
         e.code != ESRCH) {
         *err = e;
         return -1;
@@ -248,7 +262,18 @@ static bool output_done(const run_t *r)
 
 static int stream_until_exit(run_t *r, uint32_t wait_call, wp_error_t *err)
 {
-    while (!(r->waited && output_done(r))) {
+    for (;;) {
+        /* collect first: the answer may have come inside an earlier call */
+        if (!r->waited) {
+            int got = agent_client_wait_collect(r->agent, wait_call, &r->exit, err);
+            if (got < 0)
+                return -1;
+            r->waited = got == 1;
+            if (r->waited)
+                note(r, "exited");
+        }
+        if (r->waited && output_done(r))
+            return 0;
         struct pollfd p[3] = {
             {.fd = agent_client_fd(r->agent), .events = POLLIN},
             {.fd = r->sigfd, .events = POLLIN},
@@ -268,19 +293,37 @@ static int stream_until_exit(run_t *r, uint32_t wait_call, wp_error_t *err)
         }
         if (p[2].revents && r->stdin_open && copy_stdin(r, err) < 0)
             return -1;
-        if (!r->waited) {
-            int got = agent_client_wait_collect(r->agent, wait_call, &r->exit, err);
-            if (got < 0)
-                return -1;
-            r->waited = got == 1;
-            if (r->waited)
-                note(r, "exited");
-        }
     }
-    return 0;
 }
 
 /* ---- the run ---- */
+
+/* --detach: say where the container runs and leave it all in place (the
+ * VM's end removes the binds: factory VM destroy clears its share). */
+static int detach(run_t *r)
+{
+    const char *endpoint = r->a->endpoint ? r->a->endpoint
+                           : r->leased    ? r->lease.vm.agent_endpoint
+                                          : hv_vm_agent_endpoint(r->fvm->vm);
+    printf("container %s\nendpoint  %s\nshare     %s\n", r->id, endpoint, r->share);
+    if (r->leased) {
+        printf("vm        %s\ntoken     %s\n", r->lease.vm.id, r->lease.token);
+        printf("exec with: warmpoolctl exec %s %s -- CMD\n", endpoint, r->id);
+        printf("end with:  warmpoolctl release %s %s\n", r->lease.vm.id, r->lease.token);
+        r->leased = false;
+    } else if (r->fvm) {
+        printf("vm        %s\n", r->fvm->id);
+        printf("exec with: warmpoolctl exec %s %s -- CMD\n", endpoint, r->id);
+        printf("end with:  warmpoolctl vm destroy %s\n", r->fvm->id);
+        factory_vm_release(r->fvm);
+        r->fvm = NULL;
+        r->agent = NULL;
+    }
+    fflush(stdout);
+    r->created = r->bound = false;
+    r->exit = (agent_exit_t){0};
+    return 0;
+}
 
 static int run_container(run_t *r, wp_error_t *err)
 {
@@ -298,7 +341,7 @@ static int run_container(run_t *r, wp_error_t *err)
     }
     if (agent_client_mount_share(r->agent, NULL, CALL_MS, err) < 0)
         return -1;
-    json_auto_t *spec = agent_spec_default(r->a->argc, r->a->argv, NULL, r->a->tty, NULL, err);
+    json_auto_t *spec = agent_spec_default(r->a->argc, r->a->argv, NULL, r->tty, NULL, err);
     if (spec == NULL || agent_share_prepare(r->share, r->id, r->a->rootfs, spec, err) < 0)
         return -1;
     r->bound = true;
@@ -306,8 +349,7 @@ static int run_container(run_t *r, wp_error_t *err)
     if (text == NULL)
         return wp_error_errno(err, ENOMEM, "OCI spec");
     bool want_stdin = ctl_run_wants_stdin(r->a, isatty(STDIN_FILENO));
-    if (agent_client_create(r->agent, r->id, text, r->a->tty, want_stdin, &r->proc, CALL_MS, err) <
-        0)
+    if (agent_client_create(r->agent, r->id, text, r->tty, want_stdin, &r->proc, CALL_MS, err) < 0)
         return -1;
     r->created = true;
     note(r, "created");
@@ -317,12 +359,14 @@ static int run_container(run_t *r, wp_error_t *err)
     uint32_t wait_call;
     if (agent_client_wait_send(r->agent, r->id, NULL, &wait_call, err) < 0)
         return -1;
-    if (r->a->tty && (raw_mode(r, err) < 0 || send_size(r, err) < 0))
+    if (r->tty && (raw_mode(r, err) < 0 || send_size(r, err) < 0))
         return -1;
     if (check_abort(r, err) < 0 || agent_client_start(r->agent, r->id, NULL, CALL_MS, err) < 0)
         return -1;
     r->started = true;
     note(r, "started");
+    if (r->a->detach)
+        return detach(r);
     return stream_until_exit(r, wait_call, err);
 }
 
@@ -333,14 +377,23 @@ static int run_cleanup(run_t *r)
     wp_error_t err = {0};
     if (r->raw)
         tcsetattr(STDIN_FILENO, TCSANOW, &r->saved_tio);
-    if (r->created && r->agent &&
-        agent_client_delete_container(r->agent, r->id, true, NULL, CALL_MS, &err) < 0)
+    if (r->created && r->agent && r->exec_id[0] != '\0') {
+        /* a process still running (we failed before its exit) is killed first */
+        if (!r->waited)
+            agent_client_signal(r->agent, r->id, r->exec_id, SIGKILL, false, CALL_MS, NULL);
+        if (r->waited &&
+            agent_client_delete_process(r->agent, r->id, r->exec_id, NULL, CALL_MS, &err) < 0)
+            ret = ctl_fail(&err);
+    } else if (r->created && r->agent &&
+               agent_client_delete_container(r->agent, r->id, true, NULL, CALL_MS, &err) < 0) {
         ret = ctl_fail(&err);
+    }
     /* unbind even when the delete failed: the VM goes next anyway */
     if (r->bound && agent_share_remove(r->share, r->id, &err) < 0)
         ret = ctl_fail(&err);
-    if (r->leased) {
+    if (r->own_agent)
         agent_client_close(r->agent);
+    if (r->leased) {
         if (api_client_release(r->api, r->lease.vm.id, r->lease.token, NULL, &err) < 0)
             ret = ctl_fail(&err);
     }
@@ -356,25 +409,90 @@ static int run_cleanup(run_t *r)
     return ret;
 }
 
+static int exec_process(run_t *r, const ctl_exec_args_t *a, wp_error_t *err)
+{
+    if (take_signals(r, err) < 0)
+        return -1;
+    r->agent = agent_client_connect(a->endpoint, err);
+    r->own_agent = r->agent != NULL;
+    if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
+        return -1;
+    snprintf(r->id, sizeof(r->id), "%s", a->container_id);
+    if (a->exec_id) {
+        snprintf(r->exec_id, sizeof(r->exec_id), "%s", a->exec_id);
+    } else {
+        uint8_t rnd[4];
+        char hex[9];
+        if (wp_random_bytes(rnd, sizeof(rnd), err) < 0)
+            return -1;
+        wp_hex(rnd, sizeof(rnd), hex);
+        snprintf(r->exec_id, sizeof(r->exec_id), "exec-%s", hex);
+    }
+    json_auto_t *spec = agent_spec_default(a->argc, a->argv, NULL, a->tty, NULL, err);
+    if (spec == NULL)
+        return -1;
+    _cleanup_free_ char *text = json_dumps(json_object_get(spec, "process"), JSON_COMPACT);
+    if (text == NULL)
+        return wp_error_errno(err, ENOMEM, "OCI process");
+    bool want_stdin = !a->no_stdin && (a->tty || !isatty(STDIN_FILENO));
+    if (check_abort(r, err) < 0 || agent_client_exec(r->agent, r->id, r->exec_id, text, a->tty,
+                                                     want_stdin, &r->proc, CALL_MS, err) < 0)
+        return -1;
+    r->created = true; /* for the cleanup: the exec process is deleted */
+    note(r, "exec started");
+    r->stdin_open = r->proc.stdin_stream != 0;
+    agent_client_on_event(r->agent, on_event, r);
+    agent_client_on_stream(r->agent, sink, r);
+    uint32_t wait_call;
+    if (agent_client_wait_send(r->agent, r->id, r->exec_id, &wait_call, err) < 0)
+        return -1;
+    if (a->tty && (raw_mode(r, err) < 0 || send_size(r, err) < 0))
+        return -1;
+    return stream_until_exit(r, wait_call, err);
+}
+
+/* The exit or error status warmpoolctl ends with, after the cleanup. */
+static int finish_status(run_t *r, int status, wp_error_t *err)
+{
+    if (status < 0) {
+        /* the message must not land on a raw terminal */
+        if (r->raw) {
+            tcsetattr(STDIN_FILENO, TCSANOW, &r->saved_tio);
+            r->raw = false;
+        }
+        ctl_fail(err);
+    }
+    bool cleanup_failed = run_cleanup(r) != 0;
+    if (status < 0 || cleanup_failed)
+        return CTL_RUN_FAILED;
+    return ctl_run_exit_code(&r->exit);
+}
+
+int ctl_exec(ctl_t *ctl, int argc, char **argv)
+{
+    ctl_exec_args_t a;
+    char why[256];
+    if (ctl_exec_parse(argc, argv, &a, why, sizeof(why)) < 0)
+        return ctl_usage("exec", "%s", why);
+    run_t r = {.ctl = ctl, .tty = a.tty, .verbose = a.verbose, .t0 = wp_now_mono_ns(), .sigfd = -1};
+    wp_error_t err = {0};
+    int status = exec_process(&r, &a, &err);
+    return finish_status(&r, status, &err);
+}
+
 int ctl_run(ctl_t *ctl, int argc, char **argv)
 {
     ctl_run_args_t a;
     char why[256];
     if (ctl_run_parse(argc, argv, &a, why, sizeof(why)) < 0)
         return ctl_usage("run", "%s", why);
-    run_t r = {.ctl = ctl, .a = &a, .t0 = wp_now_mono_ns(), .sigfd = -1};
+    run_t r = {.ctl = ctl,
+               .a = &a,
+               .tty = a.tty,
+               .verbose = a.verbose,
+               .t0 = wp_now_mono_ns(),
+               .sigfd = -1};
     wp_error_t err = {0};
-    int status = run_container(&r, &err) < 0 ? -1 : 0;
-    if (status < 0) {
-        /* the message must not land on a raw terminal */
-        if (r.raw) {
-            tcsetattr(STDIN_FILENO, TCSANOW, &r.saved_tio);
-            r.raw = false;
-        }
-        ctl_fail(&err);
-    }
-    bool cleanup_failed = run_cleanup(&r) != 0;
-    if (status < 0 || cleanup_failed)
-        return CTL_RUN_FAILED;
-    return ctl_run_exit_code(&r.exit);
+    int status = run_container(&r, &err);
+    return finish_status(&r, status, &err);
 }

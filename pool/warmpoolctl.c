@@ -36,6 +36,14 @@ static const char usage_text[] =
     "                         terminal); exits with its status (128+N when killed by signal\n"
     "                         N, 125 when warmpoolctl failed); the VM is destroyed after;\n"
     "                         --verbose: timings on stderr; needs root (bind mounts)\n"
+    "  run --endpoint ENDPOINT --share DIR --rootfs DIR [...] [--] CMD [ARGS...]\n"
+    "                         the same in a VM already running (agent endpoint and shared\n"
+    "                         directory as acquire prints them), which is left running\n"
+    "  run ... --detach       start it and print where it runs (endpoint, container, VM),\n"
+    "                         leaving container, VM and lease in place\n"
+    "  exec ENDPOINT CONTAINER [--tty] [--id EXEC] [--no-stdin] [--verbose] [--] CMD [ARGS...]\n"
+    "                         run CMD in a running container (after run --detach), its exit\n"
+    "                         status as run's\n"
     "\n"
     "Local commands (no daemon needed):\n"
     "  template build NAME --kernel FILE --initrd FILE [--cmdline TEXT] [--memory MIB]\n"
@@ -189,7 +197,7 @@ int main(int argc, char **argv)
         {"template", ctl_template}, {"clone", ctl_clone},   {"vm", ctl_vm},
         {"status", ctl_status},     {"pool", ctl_pool},     {"acquire", ctl_acquire},
         {"release", ctl_release},   {"leases", ctl_leases}, {"health", ctl_health},
-        {"agent", ctl_agent},       {"run", ctl_run},
+        {"agent", ctl_agent},       {"run", ctl_run},       {"exec", ctl_exec},
     };
     int status = -1;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
