@@ -341,6 +341,7 @@ static int run_container(run_t *r, wp_error_t *err)
     }
     if (agent_client_mount_share(r->agent, NULL, CALL_MS, err) < 0)
         return -1;
+    note(r, "share mounted");
     json_auto_t *spec = agent_spec_default(r->a->argc, r->a->argv, NULL, r->tty, NULL, err);
     if (spec == NULL || agent_share_prepare(r->share, r->id, r->a->rootfs, spec, err) < 0)
         return -1;

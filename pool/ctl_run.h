@@ -3,6 +3,7 @@
 #ifndef CTL_RUN_H
 #define CTL_RUN_H
 
+#include <limits.h>  /* PATH_MAX */
 #include <stdbool.h> /* bool */
 #include <stddef.h>  /* size_t */
 
@@ -17,7 +18,8 @@ typedef struct ctl_run_args {
     /* --endpoint ENDPOINT --share DIR instead of TEMPLATE: a VM that is
      * already running (`clone --keep`, a lease held elsewhere), left so */
     const char *endpoint, *share;
-    const char *rootfs;
+    const char *rootfs; /* absolute: a relative --rootfs is made so against the cwd */
+    char rootfs_abs[PATH_MAX];
     const char *id; /* NULL: "run-" and 8 random hex digits */
     bool tty;
     bool no_stdin; /* --no-stdin: the process's stdin is /dev/null */

@@ -4,6 +4,7 @@
 #include <getopt.h> /* getopt_long */
 #include <stdio.h>  /* snprintf */
 #include <string.h> /* strcmp */
+#include <unistd.h> /* getcwd */
 
 #include "agent_share.h"
 
@@ -83,6 +84,20 @@ int ctl_run_parse(int argc, char **argv, ctl_run_args_t *out, char *why, size_t 
     if (out->rootfs == NULL) {
         snprintf(why, why_len, "--rootfs DIR is required");
         return -1;
+    }
+    if (out->rootfs[0] != '/') {
+        /* as any command takes a path; not resolved further, so that the
+         * share's rules (no symlink, no "..") still see what was named */
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof(cwd)) == NULL ||
+            (size_t)snprintf(out->rootfs_abs, sizeof(out->rootfs_abs), "%s/%s", cwd,
+                             strncmp(out->rootfs, "./", 2) == 0 ? out->rootfs + 2
+                                                                : out->rootfs) >=
+                sizeof(out->rootfs_abs)) {
+            snprintf(why, why_len, "--rootfs '%s': the path is too long", out->rootfs);
+            return -1;
+        }
+        out->rootfs = out->rootfs_abs;
     }
     if (out->id != NULL && !agent_share_valid_id(out->id)) {
         snprintf(why, why_len, "--id '%s' is not 1..%d of [A-Za-z0-9_.-]", out->id, AGENT_ID_MAX);

@@ -55,6 +55,15 @@ Test(ctl_run, arguments_parse_up_to_the_command)
 
     cr_assert_eq(PARSE(&a, why, "small", "--rootfs", "/r", "--no-stdin", "true"), 0, "%s", why);
     cr_assert(a.no_stdin);
+
+    /* a relative rootfs is taken against the working directory */
+    char cwd[PATH_MAX], want[PATH_MAX + 16];
+    cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+    snprintf(want, sizeof(want), "%s/out/rootfs", cwd);
+    cr_assert_eq(PARSE(&a, why, "small", "--rootfs", "./out/rootfs", "true"), 0, "%s", why);
+    cr_assert_str_eq(a.rootfs, want);
+    cr_assert_eq(PARSE(&a, why, "small", "--rootfs", "out/rootfs", "true"), 0, "%s", why);
+    cr_assert_str_eq(a.rootfs, want);
 }
 
 Test(ctl_run, bad_arguments_say_why)
