@@ -304,7 +304,7 @@ int factory_template_build(factory_t *f, const factory_template_spec_t *spec,
     if (ret < 0) {
         wp_rm_tree(b.staging, NULL);
         unlink(b.memory_tmp);
-        wp_rm_tree(b.runtime, NULL);
+        hv_runtime_dir_discard(b.runtime, NULL);
         return wp_error_wrap(err, "build template '%s'", spec->name);
     }
     stage(&b, FACTORY_STAGE_DONE);

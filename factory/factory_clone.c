@@ -105,7 +105,7 @@ int factory_clone(factory_t *f, factory_template_t *t, const factory_clone_optio
     spec.vmgenid = v->vmgenid;
     snprintf(v->share_dir, sizeof(v->share_dir), "%s", share);
     if (hv_restore(be, &spec, t->state_path, &v->vm, err) < 0) {
-        wp_rm_tree(runtime, NULL);
+        hv_runtime_dir_discard(runtime, NULL);
         return wp_error_wrap(err, "clone '%s': restore", name);
     }
     v->timings.restore_ms = wp_ms_between(start_ns, wp_now_mono_ns());

@@ -45,7 +45,7 @@ int factory_boot_cold(factory_t *f, factory_template_t *t, int agent_timeout_ms,
     /* QEMU has the file mapped by now: unlinking it now means it goes when QEMU goes */
     unlink(mem);
     if (ret < 0) {
-        wp_rm_tree(runtime, NULL);
+        hv_runtime_dir_discard(runtime, NULL);
         return wp_error_wrap(err, "cold boot '%s'", name);
     }
     v->timings.restore_ms = v->timings.resume_ms = wp_ms_between(start_ns, wp_now_mono_ns());

@@ -102,7 +102,7 @@ int factory_vm_destroy_by_id(factory_t *f, const char *id, wp_error_t *err)
             return wp_error_wrap(err, "destroy VM '%s'", id);
         }
         /* its process is gone: only files are left */
-        return wp_rm_tree(dir, err);
+        return hv_runtime_dir_discard(dir, err);
     }
     if (hv_destroy(vm, err) < 0)
         return wp_error_wrap(err, "destroy VM '%s'", id);

@@ -159,6 +159,11 @@ void hv_vm_free(hv_vm_t *vm);
 int hv_attach(hv_backend_t *be, const char *id, const char *runtime_dir, hv_vm_t **out,
               wp_error_t *err);
 
+/* Remove the runtime directory of a VM whose process is gone (hv_attach
+ * said ESRCH): the mounts below it (its share, binds a client left there)
+ * are detached first, then the files go. */
+int hv_runtime_dir_discard(const char *runtime_dir, wp_error_t *err);
+
 /* The name of the backend that started (or was starting) the VM of
  * runtime_dir, recorded before the VM started; -1 (ENOENT) if none was. */
 int hv_runtime_dir_backend(const char *runtime_dir, char *out, size_t len, wp_error_t *err);

@@ -67,8 +67,15 @@ void hv_spec_agent_endpoint(const hv_vm_spec_t *spec, char *out, size_t len);
 int hv_runtime_dir_create(const char *dir, wp_error_t *err);
 /* Write text to the file `name` in a runtime directory (mode 0600, replaced). */
 int hv_runtime_file_write(const char *dir, const char *name, const char *text, wp_error_t *err);
-/* Remove it and all in it (destroy). Returns ret, or -1 with err set if ret
- * was 0 and the removal failed: the first failure is the one reported. */
+/* Create a VM's shared directory as a shared mount point of its own
+ * (hv_share.c says why); without the right to mount, a plain directory. */
+int hv_share_dir_create(const char *share, wp_error_t *err);
+/* Detach every mount below dir (deepest first); how many were. */
+int hv_mounts_detach_under(const char *dir);
+/* Remove it and all in it (destroy), after detaching the mounts below it
+ * (its share, and whatever a client left bound in the share). Returns ret,
+ * or -1 with err set if ret was 0 and the removal failed: the first
+ * failure is the one reported. */
 int hv_runtime_dir_remove(const char *dir, int ret, wp_error_t *err);
 /* Record which backend starts the VM (HV_BACKEND_FILE), before it starts:
  * a process that dies mid-start leaves a directory hv_runtime_dir_backend

@@ -142,9 +142,15 @@ int hv_runtime_dir_backend(const char *runtime_dir, char *out, size_t len, wp_er
     return 0;
 }
 
+int hv_runtime_dir_discard(const char *runtime_dir, wp_error_t *err)
+{
+    return hv_runtime_dir_remove(runtime_dir, 0, err);
+}
+
 int hv_runtime_dir_remove(const char *dir, int ret, wp_error_t *err)
 {
     wp_error_t rm_err = {0};
+    hv_mounts_detach_under(dir);
     if (wp_rm_tree(dir, &rm_err) < 0 && ret == 0) {
         if (err != NULL)
             *err = rm_err;

@@ -91,8 +91,7 @@ int ctl_run_parse(int argc, char **argv, ctl_run_args_t *out, char *why, size_t 
         char cwd[PATH_MAX];
         if (getcwd(cwd, sizeof(cwd)) == NULL ||
             (size_t)snprintf(out->rootfs_abs, sizeof(out->rootfs_abs), "%s/%s", cwd,
-                             strncmp(out->rootfs, "./", 2) == 0 ? out->rootfs + 2
-                                                                : out->rootfs) >=
+                             strncmp(out->rootfs, "./", 2) == 0 ? out->rootfs + 2 : out->rootfs) >=
                 sizeof(out->rootfs_abs)) {
             snprintf(why, why_len, "--rootfs '%s': the path is too long", out->rootfs);
             return -1;

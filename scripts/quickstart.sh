@@ -3,7 +3,8 @@
 # build, build the guest image and a template named "demo", clone it, then
 # run warmpoold with a pool of 2 warm "demo" VMs: show the pool, lease a VM
 # (about a millisecond: it is already warm), talk to its agent, release it,
-# scrape the metrics, and stop the daemon (by its pid) at the end.
+# run a container in a warm VM (warmpoolctl run), scrape the metrics, and
+# stop the daemon (by its pid) at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -44,6 +45,10 @@ endpoint=$(awk '$1 == "endpoint" {print $2}' <<<"$lease")
 "$ctl" agent "$endpoint" ping
 "$ctl" agent "$endpoint" info
 "$ctl" release "$vm" "$token"
+"$ctl" pool wait demo 2 --timeout 300
+echo "== running a container in a warm 'demo' VM (crun in the guest, busybox rootfs over 9p) =="
+"$ctl" run demo --rootfs out/guest/rootfs --verbose -- \
+  /bin/sh -c 'echo "hello from a container in a warm VM: $(uname -r), pid $$"'
 "$ctl" pool wait demo 2 --timeout 300
 "$ctl" status
 echo "== metrics (http://127.0.0.1:9464/metrics), warm and leased gauges =="

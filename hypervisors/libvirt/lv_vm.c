@@ -135,7 +135,7 @@ static int stop_domain(lv_backend_t *lb, const char *name, bool *was_running, wp
 static void start_failed(lv_vm_t *vm)
 {
     stop_domain(lv_backend_of(vm->base.backend), vm->name, NULL, NULL);
-    wp_rm_tree(vm->base.runtime_dir, NULL);
+    hv_runtime_dir_remove(vm->base.runtime_dir, 0, NULL);
     vm_free(vm);
 }
 
@@ -153,13 +153,13 @@ static lv_vm_t *start(hv_backend_t *be, const hv_vm_spec_t *spec, lv_mode_t mode
     vm->memory_shared = spec->memory_shared;
     hv_spec_agent_endpoint(spec, vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint));
     if (hv_runtime_dir_create(spec->runtime_dir, err) < 0 ||
-        (spec->share_dir != NULL && wp_mkdir_p(spec->share_dir, 0700, err) < 0)) {
+        (spec->share_dir != NULL && hv_share_dir_create(spec->share_dir, err) < 0)) {
         vm_free(vm);
         return NULL;
     }
     if (hv_runtime_dir_mark(spec->runtime_dir, hv_libvirt_ops.name, err) < 0 ||
         hv_endpoint_write(spec->runtime_dir, vm->base.agent_endpoint, err) < 0) {
-        wp_rm_tree(spec->runtime_dir, NULL);
+        hv_runtime_dir_remove(spec->runtime_dir, 0, NULL);
         vm_free(vm);
         return NULL;
     }

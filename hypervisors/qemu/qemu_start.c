@@ -54,7 +54,7 @@ static void start_failed(qemu_vm_t *vm)
     }
     qmp_close(vm->qmp);
     qemu_proc_release(&vm->proc);
-    wp_rm_tree(vm->base.runtime_dir, NULL);
+    hv_runtime_dir_remove(vm->base.runtime_dir, 0, NULL);
     free(vm);
 }
 
@@ -118,7 +118,7 @@ static qemu_vm_t *start(hv_backend_t *be, const hv_vm_spec_t *spec, qemu_mode_t 
     snprintf(vm->base.runtime_dir, sizeof(vm->base.runtime_dir), "%s", spec->runtime_dir);
     hv_spec_agent_endpoint(spec, vm->base.agent_endpoint, sizeof(vm->base.agent_endpoint));
     if (hv_runtime_dir_create(spec->runtime_dir, err) < 0 ||
-        (spec->share_dir != NULL && wp_mkdir_p(spec->share_dir, 0700, err) < 0)) {
+        (spec->share_dir != NULL && hv_share_dir_create(spec->share_dir, err) < 0)) {
         free(vm);
         return NULL;
     }

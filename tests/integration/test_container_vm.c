@@ -70,7 +70,8 @@ static void on_event(void *opaque, const Warmpool__Agent__V1__Event *ev)
     capture_t *c = opaque;
     if (ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_PROCESS_EXITED) {
         c->exited = true;
-        c->exit_after_eof = (c->out_stream == 0 || c->out_eof) && (c->err_stream == 0 || c->err_eof);
+        c->exit_after_eof =
+            (c->out_stream == 0 || c->out_eof) && (c->err_stream == 0 || c->err_eof);
     } else if (ev->event_case == WARMPOOL__AGENT__V1__EVENT__EVENT_CONTAINER_OOM) {
         c->ooms = ev->container_oom->oom_kills;
     }
@@ -174,8 +175,8 @@ Test(container_vm, echo_exit_codes_and_delete_leave_nothing)
 {
     factory_vm_t *vm = vm_clone(NULL);
     capture_t c = {0};
-    agent_exit_t ex = run(vm, "echo", (char *[]){"/bin/echo", "hello", "from", "crun", NULL}, NULL,
-                          0, &c);
+    agent_exit_t ex =
+        run(vm, "echo", (char *[]){"/bin/echo", "hello", "from", "crun", NULL}, NULL, 0, &c);
     cr_assert_eq(ex.exit_status, 0);
     cr_assert_str_eq(c.out ? c.out : "", "hello from crun\n");
     delete_checked(vm, "echo");
@@ -190,7 +191,8 @@ Test(container_vm, echo_exit_codes_and_delete_leave_nothing)
     /* a namespace's init ignores SIGKILL from inside it: a child dies of
      * it and the shell passes its status on (the init's own death by a
      * signal is in exec_signals_stats_and_two_containers) */
-    ex = run(vm, "nine", (char *[]){"/bin/sh", "-c", "sh -c 'kill -9 $$'; exit $?", NULL}, NULL, 0, &c);
+    ex = run(vm, "nine", (char *[]){"/bin/sh", "-c", "sh -c 'kill -9 $$'; exit $?", NULL}, NULL, 0,
+             &c);
     cr_assert_eq(ex.exit_status, 137, "128 + SIGKILL: %u", ex.exit_status);
     cr_assert_gt(ex.exited_at_ns, 0);
     delete_checked(vm, "nine");
@@ -216,11 +218,12 @@ Test(container_vm, stdin_through_cat_is_byte_exact)
     vm_destroy_checked(vm);
 }
 
-/* The agent's resident set, read in a second container that shares the
- * guest's pid namespace (the agent is pid 1 there). */
-static unsigned long agent_rss_kb(factory_vm_t *vm, const char *id)
+/* Run a shell command in a container that shares the guest's pid
+ * namespace (the agent is pid 1 there, every guest process visible);
+ * returns its stdout (malloc'd). */
+static char *in_guest_ns(factory_vm_t *vm, const char *id, const char *cmd)
 {
-    char *argv[] = {"/bin/sh", "-c", "grep VmRSS /proc/1/status", NULL};
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
     json_t *spec = prepare(vm, id, argv, false);
     json_t *ns = json_object_get(json_object_get(spec, "linux"), "namespaces");
     for (size_t i = 0; i < json_array_size(ns); i++)
@@ -237,11 +240,19 @@ static unsigned long agent_rss_kb(factory_vm_t *vm, const char *id)
                  err.msg);
     for (int i = 0; i < 50 && !c.out_eof; i++)
         agent_client_pump(vm->agent, 100, &err);
-    unsigned long kb = 0;
-    cr_assert(c.out && sscanf(c.out, "VmRSS: %lu kB", &kb) == 1, "read: %s",
-              c.out ? c.out : "(nothing)");
+    char *out = c.out ? c.out : strdup("");
+    c.out = NULL;
     delete_checked(vm, id);
     capture_free(&c);
+    return out;
+}
+
+static unsigned long agent_rss_kb(factory_vm_t *vm, const char *id)
+{
+    char *out = in_guest_ns(vm, id, "grep VmRSS /proc/1/status");
+    unsigned long kb = 0;
+    cr_assert(sscanf(out, "VmRSS: %lu kB", &kb) == 1, "read: %s", out);
+    free(out);
     return kb;
 }
 
@@ -366,8 +377,8 @@ Test(container_vm, exec_signals_stats_and_two_containers)
 
     /* SIGTERM to a (sleep as pid 1 of its namespace ignores it: the kernel
      * drops default-action signals to a namespace's init), SIGKILL ends it */
-    cr_assert_eq(agent_client_signal(vm->agent, "a", NULL, SIGKILL, false, CALL_MS, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(agent_client_signal(vm->agent, "a", NULL, SIGKILL, false, CALL_MS, &err), 0, "%s",
+                 err.msg);
     cr_assert_eq(agent_client_wait_process(vm->agent, "a", NULL, &ex, CALL_MS, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(ex.exit_status, 137);
@@ -376,20 +387,53 @@ Test(container_vm, exec_signals_stats_and_two_containers)
     cr_assert_eq(err.code, ESRCH, "a kill of an exited process: %d %s", err.code, err.msg);
     cr_assert_eq(agent_client_state(vm->agent, "b", &st, CALL_MS, &err), 0, "%s", err.msg);
     cr_assert_str_eq(st.status, "running", "b is untouched by a's end");
-    cr_assert_eq(agent_client_signal(vm->agent, "b", NULL, SIGTERM, true, CALL_MS, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(agent_client_signal(vm->agent, "b", NULL, SIGKILL, true, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(agent_client_wait_process(vm->agent, "b", NULL, &ex, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(ex.exit_status, 137, "kill --all: %u", ex.exit_status);
     delete_checked(vm, "a");
     delete_checked(vm, "b");
     capture_free(&a);
     capture_free(&b);
+
+    /* SIGTERM reaches an init that handles it (as a server does) */
+    capture_t t = {0};
+    json_t *spec = prepare(
+        vm, "term",
+        (char *[]){"/bin/sh", "-c",
+                   "trap 'echo got TERM; exit 143' TERM; echo ready; while :; do sleep 1; done",
+                   NULL},
+        false);
+    create(vm, "term", spec, false, false, &t, &p);
+    json_decref(spec);
+    cr_assert_eq(agent_client_start(vm->agent, "term", NULL, CALL_MS, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 100 && (t.out == NULL || strstr(t.out, "ready") == NULL); i++)
+        agent_client_pump(vm->agent, 100, &err);
+    cr_assert(t.out && strstr(t.out, "ready"), "the trap is set");
+    cr_assert_eq(agent_client_signal(vm->agent, "term", NULL, SIGTERM, false, CALL_MS, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(agent_client_wait_process(vm->agent, "term", NULL, &ex, CALL_MS, &err), 0, "%s",
+                 err.msg);
+    for (int i = 0; i < 50 && !t.out_eof; i++)
+        agent_client_pump(vm->agent, 100, &err);
+    cr_assert_eq(ex.exit_status, 143);
+    cr_assert(strstr(t.out, "got TERM") != NULL, "%s", t.out);
+    delete_checked(vm, "term");
+    capture_free(&t);
+
+    /* after the deletes no container process is left in the guest */
+    char *ps = in_guest_ns(vm, "ps", "ps -o comm,args");
+    cr_assert(strstr(ps, "sleep 600") == NULL && strstr(ps, "got TERM") == NULL,
+              "a deleted container's process is left: %s", ps);
+    free(ps);
     vm_destroy_checked(vm);
 }
 
 Test(container_vm, a_pty_shows_its_size_and_a_memory_limit_reports_oom)
 {
     factory_vm_t *vm = vm_clone(NULL);
-    json_t *spec =
-        prepare(vm, "tty", (char *[]){"/bin/sh", "-c", "read x; stty size", NULL}, true);
+    json_t *spec = prepare(vm, "tty", (char *[]){"/bin/sh", "-c", "read x; stty size", NULL}, true);
     capture_t c = {0};
     agent_process_t p;
     create(vm, "tty", spec, true, true, &c, &p);
@@ -412,13 +456,13 @@ Test(container_vm, a_pty_shows_its_size_and_a_memory_limit_reports_oom)
     capture_free(&c);
 
     /* 16 MiB limit, then a shell that holds 64 MiB in a variable */
-    spec = prepare(vm, "oom",
-                   (char *[]){"/bin/sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a)",
-                              NULL},
-                   false);
+    spec = prepare(
+        vm, "oom",
+        (char *[]){"/bin/sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a)", NULL}, false);
     json_t *res = json_object_get(json_object_get(spec, "linux"), "resources");
-    json_object_set_new(res, "memory", json_pack("{s:I, s:I}", "limit", (json_int_t)16 << 20,
-                                                 "swap", (json_int_t)16 << 20));
+    json_object_set_new(
+        res, "memory",
+        json_pack("{s:I, s:I}", "limit", (json_int_t)16 << 20, "swap", (json_int_t)16 << 20));
     create(vm, "oom", spec, false, false, &c, &p);
     json_decref(spec);
     cr_assert_eq(agent_client_start(vm->agent, "oom", NULL, CALL_MS, &err), 0, "%s", err.msg);

@@ -45,7 +45,7 @@ cleanup)
     # libvirt keeps the log of a domain that died on its own (the suites kill
     # some on purpose, and a rejected state ends one): those of this root go
     # (libvirt writes QEMU's command line, which names the root, into each)
-    grep -lF "$root/" /var/log/libvirt/qemu/warmpool-*.log 2>/dev/null | xargs -r rm -f
+    { grep -lF "$root/" /var/log/libvirt/qemu/warmpool-*.log 2>/dev/null || true; } | xargs -r rm -f
   fi
   # mounts a failed container test left under ROOT (a rootfs bound into a
   # VM's shared directory), deepest first: rm -rf would go through a bind
