@@ -112,6 +112,11 @@ typedef struct factory_clone_options {
     bool test_keep_vmgenid;
     bool test_skip_reseed;
     int agent_timeout_ms; /* 0: 10000 */
+    /* Mount the guest's 9p share once the clone is ready (its containers'
+     * first call then finds it mounted); false: the first container call
+     * mounts it. A template is always saved unmounted (QEMU cannot migrate
+     * a guest that has mounted a 9p export); a clone is never migrated. */
+    bool mount_share;
     /* Prepended to the VM id ("wp-" for warmpoold's VMs, so the daemon can
      * tell its own from clones kept by `warmpoolctl clone --keep`); at most
      * FACTORY_ID_PREFIX_MAX characters of [a-z0-9-]. NULL: none. */
@@ -125,6 +130,7 @@ typedef struct factory_clone_timings {
     double resume_ms;  /* vCPUs running again */
     double reseed_ms;  /* agent reseeded the RNG: first agent reply */
     double clock_ms;   /* agent set the wall clock: clone ready */
+    double share_ms;   /* share mounted (mount_share only; else 0) */
 } factory_clone_timings_t;
 
 typedef struct factory_vm {

@@ -7,7 +7,8 @@
 #include <stdlib.h> /* calloc */
 #include <string.h> /* strlen */
 
-#include "agent_share.h" /* agent_share_clear */
+#include "agent_client_containers.h" /* agent_client_mount_share */
+#include "agent_share.h"              /* agent_share_clear */
 #include "wp_cleanup.h"
 #include "wp_fs.h"
 #include "wp_id.h"
@@ -61,6 +62,11 @@ static int bring_up(factory_vm_t *v, const factory_template_t *t,
     if (agent_client_set_clock(v->agent, wp_now_real_ns(), timeout, err) < 0)
         return wp_error_wrap(err, "set the guest clock");
     v->timings.clock_ms = wp_ms_between(start_ns, wp_now_mono_ns());
+    if (opt->mount_share) {
+        if (agent_client_mount_share(v->agent, NULL, timeout, err) < 0)
+            return wp_error_wrap(err, "mount the share");
+        v->timings.share_ms = wp_ms_between(start_ns, wp_now_mono_ns());
+    }
     return 0;
 }
 

@@ -66,6 +66,7 @@ pool_config_t *pool_config_defaults(wp_error_t *err)
         return NULL;
     }
     cfg->refill_concurrency = POOL_DEFAULT_CONCURRENCY;
+    cfg->share_mount_at_clone = true;
     if (set_str(&cfg->runtime_dir, POOL_DEFAULT_RUNTIME_DIR, err) < 0 ||
         set_str(&cfg->state_dir, POOL_DEFAULT_STATE_DIR, err) < 0 ||
         set_str(&cfg->store_dir, POOL_DEFAULT_STORE_DIR, err) < 0 ||
@@ -294,13 +295,21 @@ static int parse_top(const json_t *root, pool_config_t *cfg, wp_error_t *err)
             ret = json_is_null(v) ? 0 : get_str(v, key, "/", &cfg->qemu_binary, err);
         } else if (strcmp(key, "libvirt_uri") == 0) {
             ret = json_is_null(v) ? 0 : get_str(v, key, NULL, &cfg->libvirt_uri, err);
+        } else if (strcmp(key, "share_mount") == 0) {
+            const char *m = json_string_value(v);
+            if (m != NULL && strcmp(m, "clone") == 0)
+                cfg->share_mount_at_clone = true;
+            else if (m != NULL && strcmp(m, "first_call") == 0)
+                cfg->share_mount_at_clone = false;
+            else
+                ret = wp_error_set(err, EINVAL, "share_mount: want \"clone\" or \"first_call\"");
         } else if (strcmp(key, "templates") == 0)
             ret = parse_templates(v, cfg, err);
         else
             return wp_error_set(err, EINVAL,
                                 "%s: unknown key (known: runtime_dir, state_dir, store_dir, "
                                 "memory_dir, api_socket, metrics_address, refill_concurrency, "
-                                "log_level, qemu_binary, libvirt_uri, templates)",
+                                "log_level, qemu_binary, libvirt_uri, share_mount, templates)",
                                 key);
         if (ret < 0)
             return ret;

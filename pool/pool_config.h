@@ -31,6 +31,7 @@
 #ifndef POOL_CONFIG_H
 #define POOL_CONFIG_H
 
+#include <stdbool.h> /* bool */
 #include <stddef.h> /* size_t */
 
 #include "wp_error.h"
@@ -87,6 +88,10 @@ typedef struct pool_config {
     char *qemu_binary; /* NULL: from PATH */
     char *libvirt_uri; /* NULL: "qemu:///system" (libvirt templates) */
     unsigned refill_concurrency;
+    /* true ("share_mount": "clone", the default): each clone mounts its 9p
+     * share once ready, off the acquire path; false ("first_call"): the
+     * first container call of the lease does */
+    bool share_mount_at_clone;
     size_t n_templates;
     pool_template_config_t *templates;
 } pool_config_t;

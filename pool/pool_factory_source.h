@@ -12,7 +12,9 @@
 
 typedef struct pool_factory_source pool_factory_source_t;
 
-pool_factory_source_t *pool_factory_source_new(factory_t *f, wp_error_t *err);
+/* mount_share: each clone mounts its 9p share once ready (config
+ * share_mount "clone"), else the lease's first container call does. */
+pool_factory_source_t *pool_factory_source_new(factory_t *f, bool mount_share, wp_error_t *err);
 void pool_factory_source_free(pool_factory_source_t *s);
 /* The pool_source_t to hand to pool_open (borrows s). */
 pool_source_t pool_factory_source(pool_factory_source_t *s);

@@ -33,7 +33,8 @@ bench_prepare() {
     --initrd out/guest/initrd.img --force >&2
 }
 
-# bench_daemon_start TARGET WARM_STATE: warmpoold with one pool, "bench".
+# bench_daemon_start TARGET WARM_STATE [SHARE_MOUNT]: warmpoold with one
+# pool, "bench"; SHARE_MOUNT clone (default) or first_call.
 bench_daemon_start() {
   local cfg=$bench_base/warmpoold.json fifo
   mkdir -p "$bench_base"
@@ -41,7 +42,7 @@ bench_daemon_start() {
 {"runtime_dir": "$bench_run", "state_dir": "$bench_state",
  "store_dir": "$bench_base/store", "memory_dir": "$bench_mem",
  "api_socket": "$bench_socket", "metrics_address": "http://127.0.0.1:$bench_metrics_port/metrics",
- "refill_concurrency": 2, "log_level": "warn",
+ "refill_concurrency": 2, "log_level": "warn", "share_mount": "${3:-clone}",
  "templates": {"bench": {"target": $1, "min": 0, "max": 4096, "warm_state": "$2"}}}
 JSON
   fifo=$(mktemp -u "$bench_base/ready.XXXXXX")

@@ -86,6 +86,23 @@ static void bad(const char *text, const char *needle1, const char *needle2)
         cr_assert(strstr(err.msg, needle2) != NULL, "'%s' not in: %s", needle2, err.msg);
 }
 
+Test(config, share_mount_is_clone_by_default_or_first_call)
+{
+    wp_error_t err = {0};
+    pool_config_t *c = pool_config_parse("{}", "<t>", &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert(c->share_mount_at_clone, "mounted by the clone unless told otherwise");
+    pool_config_free(c);
+    c = pool_config_parse("{\"share_mount\": \"first_call\"}", "<t>", &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_not(c->share_mount_at_clone);
+    pool_config_free(c);
+    c = pool_config_parse("{\"share_mount\": \"clone\"}", "<t>", &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert(c->share_mount_at_clone);
+    pool_config_free(c);
+}
+
 Test(config, unknown_keys_are_rejected_by_name)
 {
     bad("{\"refil_concurrency\": 2}", "refil_concurrency", "unknown key");
@@ -103,6 +120,8 @@ Test(config, bad_values_name_the_field)
     bad("{\"metrics_address\": \"127.0.0.1:9464\"}", "metrics_address", "http://");
     bad("{\"log_level\": \"loud\"}", "log_level", "loud");
     bad("{\"libvirt_uri\": 7}", "libvirt_uri", "string");
+    bad("{\"share_mount\": \"lease\"}", "share_mount", "first_call");
+    bad("{\"share_mount\": true}", "share_mount", "clone");
     bad("{\"templates\": {\"small\": {\"target\": -1}}}", "templates.small.target", "outside");
     bad("{\"templates\": {\"small\": {\"sizing\": \"elastic\"}}}", "templates.small.sizing",
         "elastic");
