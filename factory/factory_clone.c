@@ -8,7 +8,7 @@
 #include <string.h> /* strlen */
 
 #include "agent_client_containers.h" /* agent_client_mount_share */
-#include "agent_share.h"              /* agent_share_clear */
+#include "agent_share.h"             /* agent_share_clear */
 #include "wp_cleanup.h"
 #include "wp_fs.h"
 #include "wp_id.h"

@@ -32,7 +32,7 @@
 #define POOL_CONFIG_H
 
 #include <stdbool.h> /* bool */
-#include <stddef.h> /* size_t */
+#include <stddef.h>  /* size_t */
 
 #include "wp_error.h"
 

@@ -169,7 +169,8 @@ Test(qemu_argv, share_dir_adds_9p)
     qemu_argv_free(a);
     s.share_dir = "/srv/share";
     a = build(&s, QEMU_MODE_BOOT);
-    cr_assert_str_eq(value(a, "-fsdev", ""), "local,id=share,path=/srv/share,security_model=none,multidevs=remap");
+    cr_assert_str_eq(value(a, "-fsdev", ""),
+                     "local,id=share,path=/srv/share,security_model=none,multidevs=remap");
     cr_assert_str_eq(value(a, "-device", "virtio-9p-pci"),
                      "virtio-9p-pci,fsdev=share,mount_tag=warmpool");
     qemu_argv_free(a);
@@ -183,7 +184,8 @@ Test(qemu_argv, commas_in_paths_are_escaped)
     char **a = build(&s, QEMU_MODE_BOOT);
     cr_assert_str_eq(value(a, "-object", "memory-backend-file"),
                      "memory-backend-file,id=mem,size=256M,mem-path=/dev/shm/a,,b.mem,share=on");
-    cr_assert_str_eq(value(a, "-fsdev", ""), "local,id=share,path=/srv/x,,y,security_model=none,multidevs=remap");
+    cr_assert_str_eq(value(a, "-fsdev", ""),
+                     "local,id=share,path=/srv/x,,y,security_model=none,multidevs=remap");
     qemu_argv_free(a);
 }
 

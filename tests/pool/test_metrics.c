@@ -74,16 +74,18 @@ Test(metrics, samples_after_a_known_sequence)
 {
     harness_t h;
     harness_open(&h, "{\"t\": {\"target\": 2}, \"u\": {\"target\": 0}}");
-    cr_assert(WAIT_UNTIL(h.pool, 30000, harness_status(h.pool, "t").warm == 2 &&
-                                            harness_status(h.pool, "t").cloning == 0),
+    cr_assert(WAIT_UNTIL(h.pool, 30000,
+                         harness_status(h.pool, "t").warm == 2 &&
+                             harness_status(h.pool, "t").cloning == 0),
               "the pool did not fill");
     pool_lease_t l;
     wp_error_t err = {0};
     cr_assert_eq(pool_acquire(h.pool, "t", NULL, &l, &err), 0, "%s", err.msg);
     pool_acquire_options_t fast = {.fail_fast = true};
     cr_assert_eq(pool_acquire(h.pool, "u", &fast, &l, &err), -1, "u has no warm VM");
-    cr_assert(WAIT_UNTIL(h.pool, 30000, harness_status(h.pool, "t").warm == 2 &&
-                                            harness_status(h.pool, "t").cloning == 0),
+    cr_assert(WAIT_UNTIL(h.pool, 30000,
+                         harness_status(h.pool, "t").warm == 2 &&
+                             harness_status(h.pool, "t").cloning == 0),
               "the pool did not fill");
 
     char *text = metrics_render(h.pool, &err);
@@ -139,8 +141,9 @@ Test(metrics, served_over_http_on_its_path_only)
 {
     harness_t h;
     harness_open(&h, "{\"t\": {\"target\": 1}}");
-    cr_assert(WAIT_UNTIL(h.pool, 30000, harness_status(h.pool, "t").warm == 1 &&
-                                            harness_status(h.pool, "t").cloning == 0),
+    cr_assert(WAIT_UNTIL(h.pool, 30000,
+                         harness_status(h.pool, "t").warm == 1 &&
+                             harness_status(h.pool, "t").cloning == 0),
               "the pool did not fill");
     unsigned port = free_port();
     char url[64];
