@@ -12,11 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent_client_containers.h"
 #include "agent_share.h"
 #include "agent_spec.h"
 #include "vm_helpers.h"
+#include "wp_fs.h"
 #include "wp_time.h"
 
 #define CALL_MS 30000
@@ -84,8 +87,10 @@ static void capture_free(capture_t *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* Bind the test rootfs under the VM's share and build a spec for argv. */
-static json_t *prepare(factory_vm_t *vm, const char *id, char *const argv[], bool terminal)
+/* Bind rootfs (NULL: the test rootfs) under the VM's share and build a
+ * spec for argv. */
+static json_t *prepare_at(factory_vm_t *vm, const char *id, char *const argv[], bool terminal,
+                          const char *rootfs_dir)
 {
     int argc = 0;
     while (argv[argc] != NULL)
@@ -95,10 +100,17 @@ static json_t *prepare(factory_vm_t *vm, const char *id, char *const argv[], boo
     cr_assert_not_null(spec, "%s", err.msg);
     char rootfs[1024];
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", getenv("WP_GUEST_DIR"));
+    if (rootfs_dir != NULL)
+        snprintf(rootfs, sizeof(rootfs), "%s", rootfs_dir);
     char real[PATH_MAX];
     cr_assert_not_null(realpath(rootfs, real), "no test rootfs at '%s'", rootfs);
     cr_assert_eq(agent_share_prepare(vm->share_dir, id, real, spec, &err), 0, "%s", err.msg);
     return spec;
+}
+
+static json_t *prepare(factory_vm_t *vm, const char *id, char *const argv[], bool terminal)
+{
+    return prepare_at(vm, id, argv, terminal, NULL);
 }
 
 /* Create the container (not started), streams captured into c. */
@@ -218,15 +230,17 @@ Test(container_vm, stdin_through_cat_is_byte_exact)
     vm_destroy_checked(vm);
 }
 
-/* Run a shell command in a container that shares the guest's pid
- * namespace (the agent is pid 1 there, every guest process visible);
- * returns its stdout (malloc'd). */
-static char *in_guest_ns(factory_vm_t *vm, const char *id, const char *cmd)
+/* Run a shell command in a container of rootfs_dir (NULL: the test
+ * rootfs), in the guest's pid namespace when guest_pid_ns (the agent is
+ * pid 1 there, every guest process visible), and delete it; returns its
+ * stdout and stderr (malloc'd). */
+static char *sh_in_container(factory_vm_t *vm, const char *id, const char *rootfs_dir,
+                             bool guest_pid_ns, const char *cmd)
 {
     char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    json_t *spec = prepare(vm, id, argv, false);
+    json_t *spec = prepare_at(vm, id, argv, false, rootfs_dir);
     json_t *ns = json_object_get(json_object_get(spec, "linux"), "namespaces");
-    for (size_t i = 0; i < json_array_size(ns); i++)
+    for (size_t i = 0; guest_pid_ns && i < json_array_size(ns); i++)
         if (strcmp(json_string_value(json_object_get(json_array_get(ns, i), "type")), "pid") == 0)
             json_array_remove(ns, i--);
     capture_t c = {0};
@@ -238,13 +252,90 @@ static char *in_guest_ns(factory_vm_t *vm, const char *id, const char *cmd)
     agent_exit_t ex;
     cr_assert_eq(agent_client_wait_process(vm->agent, id, NULL, &ex, CALL_MS, &err), 0, "%s",
                  err.msg);
-    for (int i = 0; i < 50 && !c.out_eof; i++)
+    for (int i = 0; i < 50 && !(c.out_eof && c.err_eof); i++)
         agent_client_pump(vm->agent, 100, &err);
-    char *out = c.out ? c.out : strdup("");
-    c.out = NULL;
+    char *out = NULL;
+    cr_assert_geq(asprintf(&out, "%s%s", c.out ? c.out : "", c.err ? c.err : ""), 0);
     delete_checked(vm, id);
     capture_free(&c);
     return out;
+}
+
+static char *in_guest_ns(factory_vm_t *vm, const char *id, const char *cmd)
+{
+    return sh_in_container(vm, id, NULL, true, cmd);
+}
+
+/* The share is the guest's whole view of the host. A container's symlinks
+ * to host paths (absolute, or climbing with ..) resolve inside the guest,
+ * links the guest plants in the share stay links on the host (never
+ * followed by QEMU's 9p server, nor by the host's cleanup), and a later
+ * spec naming such a link as a bind source is refused on the host. */
+static void escape_attempts(factory_vm_t *vm)
+{
+    char tmp[] = "/tmp/wp-escape-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmp));
+    char secret_dir[600], secret[700], rootfs[600], cmd[4096], link[800];
+    snprintf(secret_dir, sizeof(secret_dir), "%s/host-only", tmp);
+    snprintf(secret, sizeof(secret), "%s/secret", secret_dir);
+    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmp);
+    cr_assert_eq(mkdir(secret_dir, 0700), 0);
+    FILE *f = fopen(secret, "w");
+    cr_assert_not_null(f);
+    fputs("TOKEN-7d1f0c\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "cp -a '%s/rootfs' '%s'", getenv("WP_GUEST_DIR"), rootfs);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(link, sizeof(link), "%s/abs", rootfs);
+    cr_assert_eq(symlink(secret, link), 0);
+    char climb[700];
+    snprintf(climb, sizeof(climb), "../../../../../../../../..%s", secret);
+    snprintf(link, sizeof(link), "%s/rel", rootfs);
+    cr_assert_eq(symlink(climb, link), 0);
+
+    snprintf(cmd, sizeof(cmd),
+             "cat /abs /rel /../../../../..%s %s/../host-only/secret; ls -a /..; "
+             "ln -s %s /planted && ln -s %s /planted-dir && echo planted",
+             secret, rootfs, secret, secret_dir);
+    char *out = sh_in_container(vm, "escape", rootfs, false, cmd);
+    cr_assert(strstr(out, "TOKEN") == NULL, "the host file was read from the guest: %s", out);
+    cr_assert(strstr(out, "planted") != NULL, "the guest could not write its rootfs: %s", out);
+    cr_assert(strstr(out, "No such file") != NULL, "the paths resolve in the guest: %s", out);
+    free(out);
+
+    /* the guest's links are links on the host, and the cleanup kept off them */
+    struct stat st;
+    snprintf(link, sizeof(link), "%s/planted-dir", rootfs);
+    cr_assert_eq(lstat(link, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "a guest symlink is a symlink on the host");
+    size_t len = 0;
+    wp_error_t err = {0};
+    char *kept = wp_read_file(secret, 100, &len, &err);
+    cr_assert_not_null(kept, "%s", err.msg);
+    cr_assert_str_eq(kept, "TOKEN-7d1f0c\n", "the host file is untouched");
+    free(kept);
+
+    /* a bind source through the planted link is refused before anything is mounted */
+    json_t *spec = agent_spec_default(1, (char *[]){"/bin/true", NULL}, NULL, false, NULL, &err);
+    cr_assert_not_null(spec);
+    json_t *m = json_pack("{s:s, s:s, s:s, s:[s]}", "destination", "/data", "type", "bind",
+                          "source", link, "options", "rbind");
+    json_array_append_new(json_object_get(spec, "mounts"), m);
+    cr_assert_eq(agent_share_prepare(vm->share_dir, "escape2", rootfs, spec, &err), -1,
+                 "a bind through a symlink was accepted");
+    json_decref(spec);
+    snprintf(link, sizeof(link), "%s/escape2", vm->share_dir);
+    cr_assert_eq(access(link, F_OK), -1, "a refused prepare leaves nothing in the share");
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(container_vm, nothing_outside_the_share_can_be_reached_from_the_guest)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    escape_attempts(vm);
+    vm_destroy_checked(vm);
 }
 
 static unsigned long agent_rss_kb(factory_vm_t *vm, const char *id)
