@@ -1,0 +1,37 @@
+/* shim_config.h - the shim's configuration: a JSON file at
+ * SHIM_CONFIG_PATH (or the file $WARMPOOL_SHIM_CONFIG names), every key
+ * optional; a missing default file means the defaults. Unknown keys and
+ * wrong types are errors naming the key (a typo must not pass silently).
+ *
+ *   pool_socket        warmpoold's API socket (empty: the API client's default,
+ *                      POOL_DEFAULT_API_SOCKET)
+ *   template           the template for sandboxes that name none (annotation
+ *                      SHIM_TEMPLATE_ANNOTATION on the sandbox's spec wins)
+ *   acquire_timeout_s  how long a pool miss may wait for a clone (300)
+ *   socket_dir         where shims listen (SHIM_DEFAULT_SOCKET_DIR)
+ */
+#ifndef SHIM_CONFIG_H
+#define SHIM_CONFIG_H
+
+#include <limits.h>  /* PATH_MAX */
+#include <stdbool.h> /* bool */
+
+#include "wp_error.h"
+
+#define SHIM_CONFIG_PATH         "/etc/warmpool/shim.json"
+#define SHIM_CONFIG_ENV          "WARMPOOL_SHIM_CONFIG"
+#define SHIM_TEMPLATE_ANNOTATION "io.warmpool.template"
+#define SHIM_DEFAULT_SOCKET_DIR  "/run/containerd/s"
+#define SHIM_DEFAULT_TEMPLATE    "default"
+
+typedef struct shim_config {
+    char pool_socket[PATH_MAX];
+    char template_name[128];
+    int acquire_timeout_s;
+    char socket_dir[PATH_MAX];
+} shim_config_t;
+
+/* Defaults, then the file. */
+int shim_config_load(shim_config_t *cfg, wp_error_t *err);
+
+#endif
