@@ -74,6 +74,11 @@ void ttrpc_conn_close(struct ttrpc_conn *c)
     close(c->fd);
     c->fd = -1;
     drop_queue(c);
+    /* its calls may live on for long (a Wait); its bytes need not */
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+    c->discard = 0;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -282,7 +287,7 @@ static void parse(struct ttrpc_conn *c)
         const uint8_t *p = c->rbuf + off + TTRPC_HEADER_LEN;
         off += TTRPC_HEADER_LEN + h.length;
         if (h.type == TTRPC_TYPE_REQUEST)
-            dispatch(c, h.stream_id, p, h.length);
+            dispatch(c, h.stream_id, p, h.length); /* may close c, freeing rbuf */
         else
             wp_log_debug("ttrpc: skipped a frame of type %u on stream %u", h.type, h.stream_id);
     }

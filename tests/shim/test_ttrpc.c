@@ -109,6 +109,16 @@ static void on_big(void *opaque, ttrpc_call_t *call, const uint8_t *p, size_t le
     free(buf);
 }
 
+/* Huge: an answer too large for a frame. */
+static void on_huge(void *opaque, ttrpc_call_t *call, const uint8_t *p, size_t len)
+{
+    (void)opaque, (void)p, (void)len;
+    uint8_t *buf = calloc(1, TTRPC_MAX_PAYLOAD);
+    cr_assert_not_null(buf);
+    ttrpc_call_reply(call, TTRPC_OK, NULL, buf, TTRPC_MAX_PAYLOAD);
+    free(buf);
+}
+
 static void on_fail(void *opaque, ttrpc_call_t *call, const uint8_t *p, size_t len)
 {
     (void)opaque, (void)p, (void)len;
@@ -130,8 +140,8 @@ static void fx_init(fixture_t *f)
     const struct {
         const char *method;
         ttrpc_handler_fn fn;
-    } table[] = {{"Connect", on_connect}, {"State", on_state}, {"Wait", on_wait},
-                 {"Echo", on_echo},       {"Big", on_big},     {"Fail", on_fail}};
+    } table[] = {{"Connect", on_connect}, {"State", on_state}, {"Wait", on_wait}, {"Echo", on_echo},
+                 {"Big", on_big},         {"Huge", on_huge},   {"Fail", on_fail}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         cr_assert_eq(ttrpc_server_add(f->s, TASK, table[i].method, table[i].fn, f, &err), 0, "%s",
                      err.msg);
@@ -448,6 +458,19 @@ Test(ttrpc, oversized_payload_is_discarded_and_answered)
     cr_assert_eq(ttrpc_server_connections(f.s), 1);
     cr_assert_leq(f.s->conns->rcap, 2 * 65536, "the oversized payload was buffered (%zu)",
                   f.s->conns->rcap);
+    close(fd);
+    fx_fini(&f);
+}
+
+Test(ttrpc, oversized_response_becomes_resource_exhausted)
+{
+    fixture_t f;
+    fx_init(&f);
+    int fd = dial(&f);
+    send_request(&f, fd, 1, "Huge", NULL, 0);
+    expect(&f, fd, 1, TTRPC_RESOURCE_EXHAUSTED, NULL);
+    send_request(&f, fd, 3, "Echo", "next", 4);
+    expect(&f, fd, 3, TTRPC_OK, "next");
     close(fd);
     fx_fini(&f);
 }
