@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "shim_events.pb-c.h"
+#include "cgroups_v2_metrics.pb-c.h"
 #include "shim_task.pb-c.h"
 #include "ttrpc.h"
 #include "ttrpc.pb-c.h"
@@ -718,4 +719,49 @@ Test(ttrpc, blocking_client)
     cr_assert_eq(sv.forwarded, 1);
     cr_assert_str_eq(sv.f.id, "/tasks/exit containerd.events.TaskExit");
     fx_fini(&sv.f); /* frees the unanswered Wait */
+}
+
+/* ---- the generated task and metrics types: names and field numbers ---- */
+
+Test(ttrpc, task_and_metrics_messages_on_the_wire)
+{
+    Containerd__Task__V2__Mount m = CONTAINERD__TASK__V2__MOUNT__INIT;
+    m.type = (char *)"bind";
+    char *opts[] = {(char *)"rbind"};
+    m.options = opts;
+    m.n_options = 1;
+    Containerd__Task__V2__Mount *mp = &m;
+    Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+    req.rootfs = &mp;
+    req.n_rootfs = 1;
+    req.terminal = true;
+    uint8_t buf[64];
+    size_t n = containerd__task__v2__create_task_request__pack(&req, buf);
+    /* rootfs 3 { type 1 "bind", options 4 "rbind" }, terminal 4 */
+    cr_assert_eq(n, 17);
+    cr_assert_arr_eq(buf,
+                     "\x1a\x0d\x0a\x04"
+                     "bind"
+                     "\x22\x05"
+                     "rbind"
+                     "\x20\x01",
+                     n);
+
+    Containerd__Task__V2__StateResponse st = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
+    st.status = CONTAINERD__TASK__V2__STATUS__STOPPED;
+    st.exit_status = 137;
+    n = containerd__task__v2__state_response__pack(&st, buf);
+    cr_assert_eq(n, 5);
+    cr_assert_arr_eq(buf, "\x20\x03\x48\x89\x01", n); /* status 4, exit_status 9 */
+
+    Io__Containerd__Cgroups__V2__PidsStat pids = IO__CONTAINERD__CGROUPS__V2__PIDS_STAT__INIT;
+    pids.current = 3;
+    Io__Containerd__Cgroups__V2__MemoryEvents ev = IO__CONTAINERD__CGROUPS__V2__MEMORY_EVENTS__INIT;
+    ev.oom_kill = 1;
+    Io__Containerd__Cgroups__V2__Metrics mx = IO__CONTAINERD__CGROUPS__V2__METRICS__INIT;
+    mx.pids = &pids;
+    mx.memory_events = &ev;
+    n = io__containerd__cgroups__v2__metrics__pack(&mx, buf);
+    cr_assert_eq(n, 8);
+    cr_assert_arr_eq(buf, "\x0a\x02\x08\x03\x42\x02\x28\x01", n); /* pids 1, memory_events 8 */
 }
