@@ -37,9 +37,9 @@
 
 #include "wp_error.h"
 
-#define TTRPC_HEADER_LEN   10
-#define TTRPC_MAX_PAYLOAD  (4u << 20)
-#define TTRPC_MAX_QUEUED   (16u << 20)
+#define TTRPC_HEADER_LEN    10
+#define TTRPC_MAX_PAYLOAD   (4u << 20)
+#define TTRPC_MAX_QUEUED    (16u << 20)
 #define TTRPC_TYPE_REQUEST  1
 #define TTRPC_TYPE_RESPONSE 2
 
@@ -82,9 +82,11 @@ void ttrpc_header_decode(const uint8_t in[TTRPC_HEADER_LEN], ttrpc_header_t *h);
 typedef struct ttrpc_server ttrpc_server_t;
 typedef struct ttrpc_call ttrpc_call_t;
 
-/* A request for a registered method. payload (len bytes, the Request's
- * payload field, maybe empty) is borrowed for the call. The handler must
- * eventually call ttrpc_call_reply exactly once on call (now or later). */
+/* A request for a registered method, called from ttrpc_server_process.
+ * payload (len bytes, the Request's payload field, maybe empty and then
+ * maybe NULL) is borrowed for the call: valid until it is answered. The
+ * handler must eventually call ttrpc_call_reply exactly once on call (now
+ * or later, from the server's thread); it must not free the server. */
 typedef void (*ttrpc_handler_fn)(void *opaque, ttrpc_call_t *call, const uint8_t *payload,
                                  size_t len);
 
@@ -94,7 +96,8 @@ ttrpc_server_t *ttrpc_server_new(wp_error_t *err);
  * answered are freed too (their handles become invalid). */
 void ttrpc_server_free(ttrpc_server_t *s);
 
-/* Serve on an already listening unix socket fd (ownership passes). */
+/* Serve on an already listening unix socket fd (ownership passes, on
+ * failure too: the fd is closed). */
 int ttrpc_server_listen_fd(ttrpc_server_t *s, int fd, wp_error_t *err);
 /* Create, bind and listen on a unix socket at path (an existing socket file
  * there is an error: EADDRINUSE); returns the fd (owned by the server). */
@@ -126,7 +129,9 @@ bool ttrpc_call_closed(const ttrpc_call_t *call);
 
 /* Answer call and free it. code TTRPC_OK: payload (len bytes, may be empty)
  * is the response message; otherwise message (may be NULL) is the status
- * message and payload is ignored. */
+ * message and payload is ignored. A response that would exceed
+ * TTRPC_MAX_PAYLOAD is sent as RESOURCE_EXHAUSTED instead (the peer would
+ * refuse it). */
 void ttrpc_call_reply(ttrpc_call_t *call, enum ttrpc_code code, const char *message,
                       const uint8_t *payload, size_t len);
 /* Answer with err: code ttrpc_code_from_errno(err->code), err->msg. */
