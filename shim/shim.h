@@ -91,8 +91,8 @@ shim_task_t *shim_task_find(shim_t *s, const char *id);
 /* The process of task id (exec_id NULL or "": its init). ENOENT names what is missing. */
 shim_proc_t *shim_proc_find(shim_t *s, const char *id, const char *exec_id, wp_error_t *err);
 /* Append a process to t (strings copied). */
-shim_proc_t *shim_proc_add(shim_task_t *t, const char *exec_id, bool terminal,
-                           const char *in, const char *out, const char *errp, wp_error_t *err);
+shim_proc_t *shim_proc_add(shim_task_t *t, const char *exec_id, bool terminal, const char *in,
+                           const char *out, const char *errp, wp_error_t *err);
 /* Answer every queued Wait of a stopped process with its exit. */
 void shim_proc_answer_waiters(shim_proc_t *p);
 /* Unlink and free p; Waits still queued get NOT_FOUND. */

@@ -1,4 +1,5 @@
 /* shim_args.c - the shim's Go-style flags (shim_cmd.h). */
+#include <stdarg.h> /* va_list */
 #include <stdio.h>  /* snprintf */
 #include <string.h> /* strcmp */
 
@@ -6,7 +7,8 @@
 
 int shim_args_parse(int argc, char **argv, shim_args_t *a, char *why, size_t len)
 {
-    *a = (shim_args_t){.ns = "default", .address = "", .publish_binary = "", .id = "", .bundle = ""};
+    *a =
+        (shim_args_t){.ns = "default", .address = "", .publish_binary = "", .id = "", .bundle = ""};
     struct {
         const char *name;
         const char **value;
@@ -63,4 +65,14 @@ int shim_args_parse(int argc, char **argv, shim_args_t *a, char *why, size_t len
         return -1;
     }
     return 0;
+}
+
+int shim_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
 }

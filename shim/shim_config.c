@@ -49,8 +49,7 @@ int shim_config_load(shim_config_t *cfg, wp_error_t *err)
             r = take_string(v, key, cfg->socket_dir, sizeof(cfg->socket_dir), path, err);
         else if (strcmp(key, "acquire_timeout_s") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 86400)
-                return wp_error_set(err, EINVAL, "%s: 'acquire_timeout_s' must be 1..86400",
-                                    path);
+                return wp_error_set(err, EINVAL, "%s: 'acquire_timeout_s' must be 1..86400", path);
             cfg->acquire_timeout_s = (int)json_integer_value(v);
         } else
             return wp_error_set(err, EINVAL, "%s: unknown key '%s'", path, key);

@@ -4,6 +4,7 @@
  * the only cleanup there is: the container's files in the VM's share, its
  * rootfs mount, the lease (shim_vm_reap). Its stdout is exactly a
  * serialized DeleteResponse. */
+#include <errno.h>  /* errno */
 #include <stdio.h>  /* fwrite */
 #include <string.h> /* strerror */
 #include <unistd.h> /* getcwd */
@@ -20,16 +21,16 @@ int shim_cmd_delete(const shim_args_t *a, const shim_config_t *cfg)
     if (a->bundle[0])
         snprintf(bundle, sizeof(bundle), "%s", a->bundle);
     else if (getcwd(bundle, sizeof(bundle)) == NULL)
-        return fprintf(stderr, "delete: cwd: %s\n", strerror(errno)), 1;
+        return shim_fail("delete: cwd: %s", strerror(errno));
     wp_error_t err = {0};
     if (shim_vm_reap(bundle, a->id, cfg, &err) < 0) {
-        fprintf(stderr, "delete %s: %s\n", a->id, err.msg);
+        fprintf(stderr, "delete %s: %s", a->id, err.msg);
         return 1;
     }
     char rootfs[PATH_MAX + 8];
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
     if (shim_rootfs_unmount(rootfs, &err) < 0) {
-        fprintf(stderr, "delete %s: %s\n", a->id, err.msg);
+        fprintf(stderr, "delete %s: %s", a->id, err.msg);
         return 1;
     }
     /* what the runc shim answers for a task it could not wait for: killed */

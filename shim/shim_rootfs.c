@@ -16,10 +16,10 @@ typedef struct flag_option {
 
 /* The options that are mount flags, not filesystem data. */
 static const flag_option_t FLAGS[] = {
-    {"ro", MS_RDONLY, 0},       {"rw", 0, MS_RDONLY},        {"nosuid", MS_NOSUID, 0},
-    {"suid", 0, MS_NOSUID},     {"nodev", MS_NODEV, 0},      {"dev", 0, MS_NODEV},
-    {"noexec", MS_NOEXEC, 0},   {"exec", 0, MS_NOEXEC},      {"noatime", MS_NOATIME, 0},
-    {"relatime", MS_RELATIME, 0}, {"bind", MS_BIND, 0},     {"rbind", MS_BIND | MS_REC, 0},
+    {"ro", MS_RDONLY, 0},         {"rw", 0, MS_RDONLY},   {"nosuid", MS_NOSUID, 0},
+    {"suid", 0, MS_NOSUID},       {"nodev", MS_NODEV, 0}, {"dev", 0, MS_NODEV},
+    {"noexec", MS_NOEXEC, 0},     {"exec", 0, MS_NOEXEC}, {"noatime", MS_NOATIME, 0},
+    {"relatime", MS_RELATIME, 0}, {"bind", MS_BIND, 0},   {"rbind", MS_BIND | MS_REC, 0},
 };
 
 static int mount_one(const shim_mount_t *m, const char *target, wp_error_t *err)
@@ -39,8 +39,8 @@ static int mount_one(const shim_mount_t *m, const char *target, wp_error_t *err)
             continue;
         int n = snprintf(data + used, sizeof(data) - used, "%s%s", used ? "," : "", o);
         if (n < 0 || (size_t)n >= sizeof(data) - used)
-            return wp_error_set(err, E2BIG, "mount options of '%s' are over %d bytes",
-                                m->source, MOUNT_DATA_MAX);
+            return wp_error_set(err, E2BIG, "mount options of '%s' are over %d bytes", m->source,
+                                MOUNT_DATA_MAX);
         used += (size_t)n;
     }
     if (strcmp(m->type, "bind") == 0)

@@ -8,18 +8,18 @@
  * address printed is always dialable; it leaves containerd's pipes (fds
  * 0-2 go to /dev/null and the bundle's log FIFO) and its session, and
  * becomes a subreaper. */
-#include <errno.h>           /* errno */
-#include <fcntl.h>           /* open */
-#include <jansson.h>         /* json_load_file */
-#include <mbedtls/sha256.h>  /* mbedtls_sha256 */
-#include <stdio.h>           /* printf */
-#include <stdlib.h>          /* getenv */
-#include <string.h>          /* strcmp */
-#include <sys/prctl.h>       /* PR_SET_CHILD_SUBREAPER */
-#include <sys/socket.h>      /* socket */
-#include <sys/stat.h>        /* umask */
-#include <sys/un.h>          /* sockaddr_un */
-#include <unistd.h>          /* fork */
+#include <errno.h>          /* errno */
+#include <fcntl.h>          /* open */
+#include <jansson.h>        /* json_load_file */
+#include <mbedtls/sha256.h> /* mbedtls_sha256 */
+#include <stdio.h>          /* printf */
+#include <stdlib.h>         /* getenv */
+#include <string.h>         /* strcmp */
+#include <sys/prctl.h>      /* PR_SET_CHILD_SUBREAPER */
+#include <sys/socket.h>     /* socket */
+#include <sys/stat.h>       /* umask */
+#include <sys/un.h>         /* sockaddr_un */
+#include <unistd.h>         /* fork */
 
 #include "shim.h"
 #include "shim_cmd.h"
@@ -37,7 +37,8 @@ int shim_socket_path(const shim_config_t *cfg, const char *address, const char *
     if (n < 0 || (size_t)n >= sizeof(text))
         return wp_error_set(err, ENAMETOOLONG, "address, namespace and id are too long");
     unsigned char sum[32];
-    mbedtls_sha256((const unsigned char *)text, (size_t)n, sum, 0);
+    if (mbedtls_sha256_ret((const unsigned char *)text, (size_t)n, sum, 0) != 0)
+        return wp_error_set(err, EIO, "sha256 failed");
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", sum[i]);
@@ -149,31 +150,31 @@ int shim_cmd_start(const shim_args_t *a, const shim_config_t *cfg)
     if (a->bundle[0])
         snprintf(bundle, sizeof(bundle), "%s", a->bundle);
     else if (getcwd(bundle, sizeof(bundle)) == NULL)
-        return fprintf(stderr, "start: cwd: %s\n", strerror(errno)), 1;
+        return shim_fail("start: cwd: %s", strerror(errno));
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/config.json", bundle);
     json_error_t jerr;
     json_auto_t *spec = json_load_file(path, 0, &jerr);
     if (spec == NULL)
-        return fprintf(stderr, "start: bundle spec '%s': %s\n", path, jerr.text), 1;
+        return shim_fail("start: bundle spec '%s': %s", path, jerr.text);
     const char *sandbox = sandbox_of(spec, a->id);
     wp_error_t err = {0};
     char sock[PATH_MAX], address[PATH_MAX + 16];
     if (shim_socket_path(cfg, a->address, a->ns, sandbox, sock, &err) < 0)
-        return fprintf(stderr, "start: %s\n", err.msg), 1;
+        return shim_fail("start: %s", err.msg);
     snprintf(address, sizeof(address), "unix://%s", sock);
     if (strcmp(sandbox, a->id) != 0 || shim_listens(sock)) {
         if (!shim_listens(sock))
-            return fprintf(stderr, "start: the shim of sandbox %s does not answer on '%s'\n",
-                           sandbox, sock), 1;
+            return shim_fail("start: the shim of sandbox %s does not answer on '%s'", sandbox,
+                             sock);
     } else {
         int fd = listen_at(sock, &err);
         if (fd < 0)
-            return fprintf(stderr, "start: %s\n", err.msg), 1;
+            return shim_fail("start: %s", err.msg);
         fflush(NULL);
         pid_t pid = fork();
         if (pid < 0)
-            return fprintf(stderr, "start: fork: %s\n", strerror(errno)), 1;
+            return shim_fail("start: fork: %s", strerror(errno));
         if (pid == 0) {
             detach(bundle);
             _exit(serve(a, cfg, sandbox, fd, sock));
@@ -181,7 +182,7 @@ int shim_cmd_start(const shim_args_t *a, const shim_config_t *cfg)
         close(fd);
     }
     if (write_address(bundle, address, &err) < 0)
-        return fprintf(stderr, "start: %s\n", err.msg), 1;
+        return shim_fail("start: %s", err.msg);
     printf("%s", address);
     return 0;
 }

@@ -20,8 +20,8 @@ static const bool ALLOWED[4][SHIM_OP_COUNT] = {
     [SHIM_STOPPED] = {false, false, false, false, false, false, true},
 };
 
-static const char *const OP_NAMES[SHIM_OP_COUNT] = {"start", "kill", "pause", "resume",
-                                                    "exec", "resize", "delete"};
+static const char *const OP_NAMES[SHIM_OP_COUNT] = {"start", "kill",   "pause", "resume",
+                                                    "exec",  "resize", "delete"};
 
 const char *shim_status_name(shim_status_t s)
 {

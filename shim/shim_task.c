@@ -93,8 +93,8 @@ static int mount_rootfs(shim_task_t *t, const Containerd__Task__V2__CreateTaskRe
     if (req->n_rootfs > sizeof(m) / sizeof(m[0]))
         return wp_error_set(err, E2BIG, "%zu rootfs mounts (at most 16)", req->n_rootfs);
     for (size_t i = 0; i < req->n_rootfs; i++)
-        m[i] = (shim_mount_t){req->rootfs[i]->type, req->rootfs[i]->source,
-                              req->rootfs[i]->options, req->rootfs[i]->n_options};
+        m[i] = (shim_mount_t){req->rootfs[i]->type, req->rootfs[i]->source, req->rootfs[i]->options,
+                              req->rootfs[i]->n_options};
     char target[PATH_MAX + 8];
     snprintf(target, sizeof(target), "%s/rootfs", t->bundle);
     if (shim_rootfs_mount(m, req->n_rootfs, target, err) < 0)
@@ -122,8 +122,8 @@ static void publish_create(shim_t *s, const Containerd__Task__V2__CreateTaskRequ
 }
 
 /* The container in the VM; t and its init process are in s already. */
-static int create_task(shim_t *s, shim_task_t *t, const Containerd__Task__V2__CreateTaskRequest *req,
-                       wp_error_t *err)
+static int create_task(shim_t *s, shim_task_t *t,
+                       const Containerd__Task__V2__CreateTaskRequest *req, wp_error_t *err)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/config.json", req->bundle);
@@ -168,8 +168,8 @@ static int create_task(shim_t *s, shim_task_t *t, const Containerd__Task__V2__Cr
 static void task_create(void *opaque, ttrpc_call_t *call, const uint8_t *payload, size_t len)
 {
     shim_t *s = opaque;
-    SHIM_DECODE(Containerd__Task__V2__CreateTaskRequest, req, containerd__task__v2__create_task_request,
-                call, payload, len);
+    SHIM_DECODE(Containerd__Task__V2__CreateTaskRequest, req,
+                containerd__task__v2__create_task_request, call, payload, len);
     wp_error_t err = {0};
     if (!agent_share_valid_id(req->id) || strlen(req->bundle) >= PATH_MAX - 32) {
         wp_error_set(&err, EINVAL, "task id '%s' or its bundle path is not usable", req->id);
@@ -235,8 +235,9 @@ static void task_start(void *opaque, ttrpc_call_t *call, const uint8_t *payload,
     if (p == NULL || shim_proc_check(p, SHIM_OP_START, &err) < 0)
         return reply_err(call, &err);
     bool exec = p->exec_id[0] != '\0';
-    int ret = exec ? start_exec(s, p, &err)
-                   : agent_client_start(s->vm.agent, p->task->id, &p->pid, SHIM_AGENT_CALL_MS, &err);
+    int ret = exec
+                  ? start_exec(s, p, &err)
+                  : agent_client_start(s->vm.agent, p->task->id, &p->pid, SHIM_AGENT_CALL_MS, &err);
     if (ret < 0)
         return reply_err(call, &err);
     p->status = SHIM_RUNNING;
@@ -278,8 +279,8 @@ static void task_exec(void *opaque, ttrpc_call_t *call, const uint8_t *payload, 
         wp_error_set(&err, EINVAL, "exec %s has no process spec", req->exec_id);
         return reply_err(call, &err);
     }
-    shim_proc_t *p = shim_proc_add(init->task, req->exec_id, req->terminal, req->stdin,
-                                   req->stdout, req->stderr, &err);
+    shim_proc_t *p = shim_proc_add(init->task, req->exec_id, req->terminal, req->stdin, req->stdout,
+                                   req->stderr, &err);
     if (p == NULL)
         return reply_err(call, &err);
     p->exec_spec = strndup((const char *)req->spec->value.data, req->spec->value.len);
@@ -368,16 +369,18 @@ static void task_delete(void *opaque, ttrpc_call_t *call, const uint8_t *payload
         return reply_err(call, &err);
     shim_task_t *t = p->task;
     if (p->exec_id[0] != '\0') {
-        if (p->pid != 0 && agent_client_delete_process(s->vm.agent, t->id, p->exec_id, NULL,
-                                                       SHIM_AGENT_CALL_MS, &err) < 0 &&
+        if (p->pid != 0 &&
+            agent_client_delete_process(s->vm.agent, t->id, p->exec_id, NULL, SHIM_AGENT_CALL_MS,
+                                        &err) < 0 &&
             err.code != ENOENT)
             return reply_err(call, &err);
         reply_deleted(call, p);
         shim_proc_remove(p);
         return;
     }
-    if (s->vm.agent != NULL && agent_client_delete_container(s->vm.agent, t->id, true, NULL,
-                                                             SHIM_AGENT_CALL_MS, &err) < 0 &&
+    if (s->vm.agent != NULL &&
+        agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS, &err) <
+            0 &&
         err.code != ENOENT)
         wp_log_warn("task %s: %s", t->id, err.msg);
     Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
@@ -426,8 +429,7 @@ void shim_task_teardown(shim_t *s)
     while (s->tasks) {
         shim_task_t *t = s->tasks;
         if (s->vm.agent)
-            agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS,
-                                          NULL);
+            agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS, NULL);
         task_unprepare(s, t);
         shim_task_free(s, t);
     }
@@ -440,14 +442,22 @@ int shim_task_register(shim_t *s, wp_error_t *err)
         const char *name;
         ttrpc_handler_fn fn;
     } methods[] = {
-        {"Create", task_create},         {"Start", task_start},
-        {"Exec", task_exec},             {"Wait", task_wait},
-        {"State", task_state},           {"Delete", task_delete},
-        {"Connect", task_connect},       {"Shutdown", task_shutdown},
-        {"Kill", shim_task_kill},        {"Pids", shim_task_pids},
-        {"Pause", shim_task_pause},      {"Resume", shim_task_resume},
-        {"CloseIO", shim_task_close_io}, {"ResizePty", shim_task_resize_pty},
-        {"Update", shim_task_update},    {"Stats", shim_task_stats},
+        {"Create", task_create},
+        {"Start", task_start},
+        {"Exec", task_exec},
+        {"Wait", task_wait},
+        {"State", task_state},
+        {"Delete", task_delete},
+        {"Connect", task_connect},
+        {"Shutdown", task_shutdown},
+        {"Kill", shim_task_kill},
+        {"Pids", shim_task_pids},
+        {"Pause", shim_task_pause},
+        {"Resume", shim_task_resume},
+        {"CloseIO", shim_task_close_io},
+        {"ResizePty", shim_task_resize_pty},
+        {"Update", shim_task_update},
+        {"Stats", shim_task_stats},
     };
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         if (ttrpc_server_add(s->srv, SHIM_TASK_SERVICE, methods[i].name, methods[i].fn, s, err) < 0)

@@ -8,7 +8,7 @@
 #include "shim.h"
 #include "shim_task.pb-c.h"
 
-#define SHIM_TASK_SERVICE "containerd.task.v2.Task"
+#define SHIM_TASK_SERVICE  "containerd.task.v2.Task"
 #define SHIM_AGENT_CALL_MS 30000 /* one agent call; a create runs crun in a TCG guest */
 
 static inline void shim_msg_freep(void *p)
@@ -23,9 +23,9 @@ static inline void shim_msg_freep(void *p)
  * INTERNAL and return from the handler (the ttrpc spec: an undecodable
  * payload is 13). */
 #define SHIM_DECODE(type, var, fn, call, payload, len)                                             \
-    __attribute__((cleanup(shim_msg_freep))) type *var = fn##__unpack(NULL, len, payload);        \
+    __attribute__((cleanup(shim_msg_freep))) type *var = fn##__unpack(NULL, len, payload);         \
     if (var == NULL) {                                                                             \
-        ttrpc_call_reply(call, TTRPC_INTERNAL, "cannot decode the request", NULL, 0);            \
+        ttrpc_call_reply(call, TTRPC_INTERNAL, "cannot decode the request", NULL, 0);              \
         return;                                                                                    \
     }
 

@@ -27,8 +27,8 @@ int shim_vm_acquire(shim_vm_t *vm, const shim_config_t *cfg, const char *templat
     vm->api = api_client_open(socket_or_default(cfg), err);
     if (vm->api == NULL)
         return wp_error_wrap(err, "warmpoold");
-    if (api_client_acquire(vm->api, template_name, false, cfg->acquire_timeout_s * 1000,
-                           &vm->lease, err) < 0) {
+    if (api_client_acquire(vm->api, template_name, false, cfg->acquire_timeout_s * 1000, &vm->lease,
+                           err) < 0) {
         shim_vm_release(vm, NULL);
         return wp_error_wrap(err, "acquire a VM of template '%s'", template_name);
     }
@@ -91,8 +91,8 @@ int shim_record_read(const char *bundle, shim_record_t *r, wp_error_t *err)
         return 0;
     const char *shared = NULL, *vm_id = NULL, *token = NULL;
     int pid = 0;
-    if (o == NULL || json_unpack(o, "{s:s, s:i, s:s, s:s}", "shared_dir", &shared, "shim_pid",
-                                 &pid, "vm_id", &vm_id, "token", &token) < 0)
+    if (o == NULL || json_unpack(o, "{s:s, s:i, s:s, s:s}", "shared_dir", &shared, "shim_pid", &pid,
+                                 "vm_id", &vm_id, "token", &token) < 0)
         return wp_error_set(err, EINVAL, "'%s' is not a warmpool shim record", path);
     snprintf(r->shared_dir, sizeof(r->shared_dir), "%s", shared);
     snprintf(r->vm_id, sizeof(r->vm_id), "%s", vm_id);
