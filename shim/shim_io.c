@@ -1,22 +1,26 @@
 /* shim_io.c - FIFOs <-> agent streams (shim_io.h). */
-#include <errno.h>  /* errno */
-#include <fcntl.h>  /* open */
-#include <stdlib.h> /* calloc */
-#include <string.h> /* memmove */
-#include <unistd.h> /* read, write */
+#include <errno.h>     /* errno */
+#include <fcntl.h>     /* open */
+#include <stdlib.h>    /* calloc */
+#include <string.h>    /* memmove */
+#include <sys/ioctl.h> /* FIONREAD */
+#include <unistd.h>    /* read, write */
 
 #include "agent_protocol.h"
 #include "shim_io.h"
+#include "wp_time.h"
 
 typedef struct out_stream {
     uint32_t id; /* 0: none */
     int fd;
     uint8_t *buf; /* held bytes, AGENT_STREAM_WINDOW at most */
     size_t held;
-    size_t to_credit; /* written to the FIFO, not yet credited */
-    bool eof;         /* the agent's EOF came */
-    bool broken;      /* the reader left: drop */
-    bool done;        /* EOF and everything written: fd closed */
+    size_t to_credit;         /* written to the FIFO, not yet credited */
+    bool eof;                 /* the agent's EOF came */
+    bool broken;              /* the reader left: drop */
+    bool done;                /* EOF and everything read by the client: fd closed */
+    int64_t last_progress_ns; /* after the EOF: when the FIFO last emptied a bit */
+    int last_unread;
 } out_stream_t;
 
 struct shim_io {
@@ -24,8 +28,12 @@ struct shim_io {
     uint32_t in_id;
     int in_fd;
     bool in_open;
+    bool in_close_asked; /* CloseIO: end stdin once the FIFO has nothing more now */
     out_stream_t out[2];
 };
+
+static int end_stdin(shim_io_t *io, wp_error_t *err);
+static int read_stdin(shim_io_t *io, short revents, wp_error_t *err);
 
 /* Write what the FIFO takes now; the rest stays held. */
 static void out_flush(out_stream_t *o)
@@ -151,6 +159,8 @@ static int read_stdin(shim_io_t *io, short revents, wp_error_t *err)
     if (room == 0)
         return 0;
     ssize_t n = read(io->in_fd, buf, room);
+    if (n < 0 && errno == EAGAIN && io->in_close_asked)
+        return end_stdin(io, err);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return 0;
     if (n > 0) {
@@ -161,7 +171,7 @@ static int read_stdin(shim_io_t *io, short revents, wp_error_t *err)
      * answer for a FIFO that never had a writer (Linux reports no hangup
      * before the first writer), so it is the end too */
     (void)revents;
-    return shim_io_close_stdin(io, err);
+    return end_stdin(io, err);
 }
 
 int shim_io_handle(shim_io_t *io, const struct pollfd *fds, int n, wp_error_t *err)
@@ -181,8 +191,38 @@ int shim_io_handle(shim_io_t *io, const struct pollfd *fds, int n, wp_error_t *e
     return shim_io_settle(io, err);
 }
 
+/* After the stream's EOF: the client closes its FIFOs as soon as Wait
+ * returns, so output still in the pipe would be lost. Done when the pipe
+ * is empty, its reader gone, or it stopped draining for
+ * SHIM_IO_DRAIN_STALL_MS (a client that does not read). */
+static bool fifo_emptied(out_stream_t *o)
+{
+    int unread = 0;
+    struct pollfd p = {.fd = o->fd, .events = POLLOUT};
+    if (o->broken || ioctl(o->fd, FIONREAD, &unread) < 0 || unread == 0 ||
+        (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)))
+        return true;
+    int64_t now = wp_now_mono_ns();
+    if (o->last_progress_ns == 0 || unread < o->last_unread) {
+        o->last_progress_ns = now;
+        o->last_unread = unread;
+    }
+    return now - o->last_progress_ns > SHIM_IO_DRAIN_STALL_MS * 1000000ll;
+}
+
+bool shim_io_draining(const shim_io_t *io)
+{
+    for (int k = 0; k < 2; k++)
+        if (!io->out[k].done && io->out[k].eof && io->out[k].held == 0)
+            return true;
+    return false;
+}
+
 int shim_io_settle(shim_io_t *io, wp_error_t *err)
 {
+    if (io->in_open && io->in_close_asked && agent_client_stdin_room(io->c, io->in_id) > 0 &&
+        read_stdin(io, 0, err) < 0)
+        return -1;
     for (int k = 0; k < 2; k++) {
         out_stream_t *o = &io->out[k];
         if (o->done)
@@ -192,7 +232,7 @@ int shim_io_settle(shim_io_t *io, wp_error_t *err)
                 return -1;
         }
         o->to_credit = 0;
-        if (o->eof && o->held == 0) {
+        if (o->eof && o->held == 0 && fifo_emptied(o)) {
             close(o->fd);
             o->fd = -1;
             o->done = true;
@@ -202,6 +242,16 @@ int shim_io_settle(shim_io_t *io, wp_error_t *err)
 }
 
 int shim_io_close_stdin(shim_io_t *io, wp_error_t *err)
+{
+    /* the client sends CloseIO right after closing its end: what it wrote
+     * before may still be in the pipe, and goes first */
+    if (!io->in_open || io->in_close_asked)
+        return 0;
+    io->in_close_asked = true;
+    return read_stdin(io, 0, err);
+}
+
+static int end_stdin(shim_io_t *io, wp_error_t *err)
 {
     if (!io->in_open)
         return 0;

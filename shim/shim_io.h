@@ -5,14 +5,17 @@
  * holds its write end, so the client's close is an EOF); it is read only
  * when poll says so and the stream has credit: POLLIN is data, POLLHUP
  * after a writer came and went is the EOF, which becomes the stream's EOF.
- * CloseIO ends it the same way.
+ * CloseIO ends it once the FIFO holds nothing more (the client closes its
+ * end before it sends CloseIO: what it wrote first still goes in).
  *
  * stdout/stderr: the agent's data goes into the FIFO as far as the pipe
  * takes it; the rest is held (at most AGENT_STREAM_WINDOW per stream: the
  * streams are in manual credit, so the agent cannot send more than the
  * shim holds plus what it wrote) and written when the FIFO has room, and
  * only what reached the FIFO is credited back. The FIFO is closed after
- * the stream's EOF, once everything was written: the reader's EOF.
+ * the stream's EOF once the client has read everything out of the pipe
+ * (containerd's clients close their FIFOs as soon as Wait returns): the
+ * reader's EOF.
  * A FIFO whose reader went away (EPIPE) drops its data from then on
  * (the container must not block on a client that left).
  *
@@ -25,6 +28,9 @@
 
 #include "agent_client_containers.h"
 #include "wp_error.h"
+
+#define SHIM_IO_DRAIN_POLL_MS  5
+#define SHIM_IO_DRAIN_STALL_MS 5000
 
 typedef struct shim_io shim_io_t;
 
@@ -44,8 +50,11 @@ int shim_io_handle(shim_io_t *io, const struct pollfd *fds, int n, wp_error_t *e
 /* After the agent client pumped (its sinks ran): credit what reached the
  * FIFOs and close those whose stream is done. */
 int shim_io_settle(shim_io_t *io, wp_error_t *err);
-/* CloseIO: send stdin's EOF now (idempotent). */
+/* CloseIO: stdin's EOF, after what the FIFO still holds (idempotent). */
 int shim_io_close_stdin(shim_io_t *io, wp_error_t *err);
+/* True while an ended stream waits for its client to empty the FIFO (no
+ * poll event says when: the loop polls again within SHIM_IO_DRAIN_POLL_MS). */
+bool shim_io_draining(const shim_io_t *io);
 /* True when both output streams have ended and all their bytes reached
  * the FIFOs (or were dropped for a reader that left). */
 bool shim_io_drained(const shim_io_t *io);

@@ -80,12 +80,15 @@ static int turn(shim_t *s, int sigfd, bool *stop, wp_error_t *err)
         agent_at = n;
         fds[n++] = (struct pollfd){.fd = agent_client_fd(s->vm.agent), .events = POLLIN};
     }
-    int io_from = n;
+    int io_from = n, timeout = -1;
     for (shim_task_t *t = s->tasks; t; t = t->next)
-        for (shim_proc_t *p = t->procs; p; p = p->next)
+        for (shim_proc_t *p = t->procs; p; p = p->next) {
             if (p->io && n + 3 <= MAX_POLL)
                 n += shim_io_poll_fds(p->io, fds + n);
-    if (poll(fds, (nfds_t)n, -1) < 0 && errno != EINTR)
+            if (p->io && shim_io_draining(p->io))
+                timeout = SHIM_IO_DRAIN_POLL_MS;
+        }
+    if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
         return wp_error_errno(err, errno, "poll");
     if (fds[1].revents) {
         struct signalfd_siginfo si;

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# test_shim_ctr.sh VM_ROOT WARMPOOLD WARMPOOLCTL SHIM - containerd runs
+# tasks in warm VMs through containerd-shim-warmpool-v2, driven by ctr as
+# a user would: output, exit statuses, stdin piped in (with its EOF), a
+# terminal, exec, kill, ps, metrics, pause/resume; then a shim killed with
+# -9 mid-task, cleaned up by containerd's `delete`. After each: no lease,
+# no shim, no mount, no FIFO left.
+#
+# Starts its own warmpoold (a pool of the VM fixture's template "small")
+# and its own containerd (containerd_fixture.sh), and stops exactly those,
+# by pid, whatever happens.
+set -uo pipefail
+vm_root=$1 warmpoold=$2 ctl=$3 shim=$4
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+dir=$(mktemp -d /tmp/wp-shim-ctr.XXXXXX)
+ns=wp-shim-test
+image=docker.io/warmpool/busybox:test
+failures=0
+daemon=
+
+cleanup() {
+  local c
+  for c in $(ctr_ containers ls -q 2>/dev/null); do
+    ctr_ task kill -s KILL "$c" >/dev/null 2>&1
+    ctr_ task rm -f "$c" >/dev/null 2>&1
+    ctr_ containers rm "$c" >/dev/null 2>&1
+  done
+  bash "$here/containerd_fixture.sh" stop "$dir/containerd"
+  if [ -n "$daemon" ]; then kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ctr_() { timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" "$@"; }
+run() { timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" run --rm \
+  --runtime "$shim" "$image" "$@"; }
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_eq() { # what got want
+  if [ "$2" != "$3" ]; then fail "$1: got '$2', want '$3'"; else echo "ok: $1"; fi
+}
+
+leases() { "$ctl" --socket "ipc://$dir/warmpoold.sock" leases | grep -c '^wp-' ; }
+shims() { pgrep -f "^$shim" | wc -l; }
+# nothing of a finished task may stay: lease, shim, mount under our dirs
+expect_clean() {
+  local i
+  for i in $(seq 1 50); do
+    [ "$(leases)" = 0 ] && [ "$(shims)" = 0 ] && break
+    sleep 0.2
+  done
+  expect_eq "$1: leases left" "$(leases)" 0
+  expect_eq "$1: shims left" "$(shims)" 0
+  # (a warm VM's share is a mount point of its own: what is below it counts)
+  local mounts="$dir/containerd/state|$dir/run/vms/[^ ]*/shared/"
+  expect_eq "$1: mounts left" "$(grep -cE "$mounts" /proc/self/mountinfo)" 0
+  grep -E "$mounts" /proc/self/mountinfo >&2
+}
+
+# ---- warmpoold with 2 warm VMs of "small" ----
+cat >"$dir/warmpoold.json" <<JSON
+{"runtime_dir": "$dir/run", "state_dir": "$dir/state", "store_dir": "$vm_root/store",
+ "memory_dir": "$vm_root/mem", "api_socket": "ipc://$dir/warmpoold.sock",
+ "metrics_address": "http://127.0.0.1:19473/metrics", "log_level": "info",
+ "templates": {"small": {"target": 2, "min": 0, "max": 8}}}
+JSON
+mkfifo "$dir/ready"
+"$warmpoold" --config "$dir/warmpoold.json" --ready-fd 3 3>"$dir/ready" 2>"$dir/warmpoold.log" &
+daemon=$!
+if ! read -r -t 60 _ <"$dir/ready"; then cat "$dir/warmpoold.log" >&2; exit 1; fi
+"$ctl" --socket "ipc://$dir/warmpoold.sock" pool wait small 2 --timeout 300 || exit 1
+
+# ---- containerd, the shim's config in its environment ----
+printf '{"pool_socket": "ipc://%s/warmpoold.sock", "template": "small"}\n' "$dir" >"$dir/shim.json"
+WARMPOOL_SHIM_CONFIG=$dir/shim.json bash "$here/containerd_fixture.sh" start "$dir/containerd" || exit 1
+bash "$src/deploy/images/build-busybox-image.sh" "$dir/busybox.tar" "$image" >/dev/null || exit 1
+ctr_ images import "$dir/busybox.tar" >/dev/null || exit 1
+
+# ---- output and exit statuses ----
+expect_eq "echo" "$(run t-echo echo hello from a warm VM)" "hello from a warm VM"
+run t-exit3 sh -c 'exit 3'
+expect_eq "exit status 3" "$?" 3
+run t-kill9 sh -c 'sh -c "kill -9 \$\$"; exit $?'
+expect_eq "exit status of a SIGKILL" "$?" 137
+expect_eq "stderr" "$(run t-err sh -c 'echo oops >&2' 2>&1)" "oops"
+big=$(run t-big sh -c 'yes warm | head -n 200000' | wc -l)
+expect_eq "all output before the exit (200000 lines)" "$big" 200000
+expect_clean "run"
+
+# ---- stdin: piped data and its EOF ----
+expect_eq "stdin through cat" "$(printf 'abc\ndef\n' | run t-cat cat)" "$(printf 'abc\ndef')"
+head -c 1048576 /dev/urandom >"$dir/random"
+run t-cat2 cat <"$dir/random" >"$dir/random.out"
+cmp -s "$dir/random" "$dir/random.out" && echo "ok: 1 MiB of stdin byte-exact" \
+  || fail "1 MiB of stdin came back different ($(stat -c %s "$dir/random.out") bytes)"
+
+# ---- a terminal (ctr itself echoes a NUL, "^@", into it at start: runc shows it too) ----
+out=$(timeout 120 script -qec "stty rows 33 cols 77; ctr --address $dir/containerd/containerd.sock \
+  --namespace $ns run --rm -t --runtime $shim $image t-tty sh -c 'stty size; exit 4'" /dev/null \
+  | tr -d '\r\0' | sed 's/\^@//g')
+expect_eq "terminal size and status" "$out" "33 77"
+
+# ---- a running task: exec, ps, metrics, pause/resume, kill ----
+ctr_ run -d --runtime "$shim" "$image" t-run sleep 1000 >/dev/null || fail "run -d"
+expect_eq "exec output" "$(ctr_ task exec --exec-id e1 t-run sh -c 'echo in exec; exit 5')" \
+  "in exec"
+ctr_ task exec --exec-id e2 t-run sh -c 'exit 5'
+expect_eq "exec status" "$?" 5
+expect_eq "ps lists the init" "$(ctr_ task ps t-run | awk 'NR > 1' | wc -l)" 1
+ctr_ task metrics t-run | grep -Eq '^memory.usage +[1-9]' && echo "ok: metrics" \
+  || fail "metrics: $(ctr_ task metrics t-run)"
+ctr_ task pause t-run
+expect_eq "paused" "$(ctr_ task ls | awk '$1 == "t-run" {print $3}')" PAUSED
+ctr_ task resume t-run
+expect_eq "resumed" "$(ctr_ task ls | awk '$1 == "t-run" {print $3}')" RUNNING
+ctr_ task kill -s KILL t-run
+for _ in $(seq 1 50); do
+  [ "$(ctr_ task ls | awk '$1 == "t-run" {print $3}')" = STOPPED ] && break
+  sleep 0.2
+done
+expect_eq "killed" "$(ctr_ task ls | awk '$1 == "t-run" {print $3}')" STOPPED
+ctr_ task rm t-run >/dev/null && ctr_ containers rm t-run
+expect_clean "running task"
+
+# ---- the shim dies mid-task: containerd's cleanup (`delete`) ----
+ctr_ run -d --runtime "$shim" "$image" t-crash sleep 1000 >/dev/null || fail "run -d"
+pid=$(pgrep -f "^$shim" | head -1)
+kill -9 "$pid"
+for _ in $(seq 1 50); do
+  [ "$(ctr_ task ls | awk '$1 == "t-crash" {print $3}')" != RUNNING ] && break
+  sleep 0.2
+done
+ctr_ task rm -f t-crash >/dev/null 2>&1
+ctr_ containers rm t-crash >/dev/null 2>&1
+expect_clean "a shim killed with -9"
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures check(s) failed; warmpoold's log:" >&2
+  tail -20 "$dir/warmpoold.log" >&2
+  exit 1
+fi
+echo "all checks passed"
