@@ -218,6 +218,11 @@ static int send_announce(agent_server_t *s, int fd)
     return send_message(fd, 0, WP_FRAME_EVENT, &ev.base);
 }
 
+int agent_server_announce(agent_server_t *s, int fd)
+{
+    return send_announce(s, fd);
+}
+
 static int conn_result(agent_conn_t *c, int ret)
 {
     if (ret < 0)

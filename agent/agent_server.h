@@ -92,4 +92,9 @@ void agent_server_broadcast(agent_server_t *s, const Warmpool__Agent__V1__Event 
 void agent_server_buffered_add(agent_server_t *s, long delta);
 size_t agent_server_buffered(const agent_server_t *s, size_t *peak);
 
+/* Send an Announce on a connection being served: a host that went away
+ * and came back before the agent saw it go (agent_transport_serial.c)
+ * waits for one. */
+int agent_server_announce(agent_server_t *s, int fd);
+
 #endif

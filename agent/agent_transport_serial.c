@@ -7,7 +7,8 @@
  * set at hang-up; the driver sends SIGIO to the port's owner whenever the
  * host connection changes, and the agent's signalfd passes it to on_sigio,
  * which puts the port back once a host is there. A clone restored while its
- * host was already connected sees no change at all and keeps serving. */
+ * host was already connected sees no change at all and keeps serving; a
+ * host that reconnected before its hang-up was seen gets a new Announce. */
 #include "agent_transport.h"
 
 #include <dirent.h>           /* opendir */
@@ -148,6 +149,16 @@ static int serial_start(agent_transport_t *t, agent_server_t *s, wp_error_t *err
 
 static void serial_sigio(agent_transport_t *t)
 {
+    /* A host that closed and reconnected at once (warmpoold lets go of a
+     * fresh clone, its holder connects) can be back before the hang-up was
+     * seen: the port never reported one, the old connection just goes on.
+     * The new host still waits for its Announce: the change signal says a
+     * host came, so announce again (a second Announce is harmless). */
+    if (t->fd >= 0 && t->connected && host_present(t->fd)) {
+        if (agent_server_announce(t->server, t->fd) < 0)
+            wp_log_warn("agent: announce on '%s' failed", t->port_path);
+        return;
+    }
     serial_check(t);
 }
 

@@ -13,7 +13,7 @@ packages=(
   libvirt-daemon libvirt-daemon-system libvirt-clients
   qemu-system-x86 qemu-utils
   cpio kmod xz-utils zstd ca-certificates procps curl
-  crun busybox-static containerd runc util-linux
+  crun busybox-static containerd runc util-linux gnuplot-nox
 )
 
 missing=()

@@ -2,8 +2,8 @@
 # test_shim_ctr.sh VM_ROOT WARMPOOLD WARMPOOLCTL SHIM - containerd runs
 # tasks in warm VMs through containerd-shim-warmpool-v2, driven by ctr as
 # a user would: output, exit statuses, stdin piped in (with its EOF), a
-# terminal, exec, kill, ps, metrics, pause/resume; then a shim killed with
-# -9 mid-task, cleaned up by containerd's `delete`. After each: no lease,
+# terminal, exec, kill, ps, metrics, pause/resume, a pool miss; then a shim
+# killed with -9 mid-task, cleaned up by containerd's `delete`. After each: no lease,
 # no shim, no mount, no FIFO left.
 #
 # Starts its own warmpoold (a pool of the VM fixture's template "small")
@@ -121,6 +121,15 @@ done
 expect_eq "killed" "$(ctr_ task ls | awk '$1 == "t-run" {print $3}')" STOPPED
 ctr_ task rm t-run >/dev/null && ctr_ containers rm t-run
 expect_clean "running task"
+
+# ---- a pool miss: the VM is cloned for the task (its agent announces itself
+# to the shim although warmpoold let go of it a moment before) ----
+"$ctl" --socket "ipc://$dir/warmpoold.sock" pool set small 0 >/dev/null
+"$ctl" --socket "ipc://$dir/warmpoold.sock" pool wait small 0 --timeout 60 >/dev/null
+expect_eq "a run on an empty pool" "$(run t-miss echo cloned for me)" "cloned for me"
+expect_clean "a pool miss"
+"$ctl" --socket "ipc://$dir/warmpoold.sock" pool set small 2 >/dev/null
+"$ctl" --socket "ipc://$dir/warmpoold.sock" pool wait small 2 --timeout 300 >/dev/null
 
 # ---- the shim dies mid-task: containerd's cleanup (`delete`) ----
 ctr_ run -d --runtime "$shim" "$image" t-crash sleep 1000 >/dev/null || fail "run -d"
