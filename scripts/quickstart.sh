@@ -3,8 +3,9 @@
 # build, build the guest image and a template named "demo", clone it, then
 # run warmpoold with a pool of 2 warm "demo" VMs: show the pool, lease a VM
 # (about a millisecond: it is already warm), talk to its agent, release it,
-# run a container in a warm VM (warmpoolctl run), scrape the metrics, and
-# stop the daemon (by its pid) at the end.
+# run a container in a warm VM (warmpoolctl run), run one through a private
+# containerd with the warmpool shim (ctr run), scrape the metrics, and stop
+# the daemon and containerd (by their pids) at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,6 +29,7 @@ build/pool/warmpoold --config deploy/warmpoold/quickstart.json --log-level info 
   --ready-fd 3 3>"$state/ready" 2>"$state/warmpoold.log" &
 daemon=$!
 stop_daemon() {
+  bash tests/containerd/containerd_fixture.sh stop "$state/containerd" >/dev/null 2>&1 || true
   kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
   rm -rf "$state"
 }
@@ -51,6 +53,16 @@ echo "== running a container in a warm 'demo' VM (crun in the guest, busybox roo
   /bin/sh -c 'echo "hello from a container in a warm VM: $(uname -r), pid $$"'
 "$ctl" pool wait demo 2 --timeout 300
 "$ctl" status
+echo "== running a container through containerd (containerd-shim-warmpool-v2; a private containerd) =="
+echo '{"template": "demo"}' > "$state/shim.json"
+WARMPOOL_SHIM_CONFIG=$state/shim.json bash tests/containerd/containerd_fixture.sh start "$state/containerd"
+bash deploy/images/build-busybox-image.sh "$state/busybox.tar"
+ctr --address "$state/containerd/containerd.sock" --namespace quickstart images import "$state/busybox.tar"
+ctr --address "$state/containerd/containerd.sock" --namespace quickstart run --rm \
+  --runtime "$root/build/shim/containerd-shim-warmpool-v2" docker.io/warmpool/busybox:test hello \
+  sh -c 'echo "hello from containerd, in a warm VM: $(uname -r)"'
+bash tests/containerd/containerd_fixture.sh stop "$state/containerd"
+"$ctl" pool wait demo 2 --timeout 300
 echo "== metrics (http://127.0.0.1:9464/metrics), warm and leased gauges =="
 curl -fsS http://127.0.0.1:9464/metrics | grep -E '^warmpool_(vms|acquire_total)' || true
 echo "== stopping warmpoold (SIGTERM: warm VMs destroyed, leases kept) =="
