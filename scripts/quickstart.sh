@@ -15,7 +15,7 @@ bash scripts/build.sh
 bash deploy/guest/build-image.sh out/guest
 bash deploy/guest/build-rootfs.sh out/guest/rootfs
 
-ctl=build/pool/warmpoolctl
+ctl=build/cli/warmpoolctl
 echo "== building template 'demo' (a cold boot under TCG takes a few seconds) =="
 "$ctl" template build demo --kernel out/guest/vmlinuz --initrd out/guest/initrd.img --force
 "$ctl" template ls
@@ -25,7 +25,7 @@ echo "== cloning 'demo' twice (no daemon: clone, time, destroy) =="
 echo "== starting warmpoold (deploy/warmpoold/quickstart.json: 2 warm 'demo' VMs, kept running) =="
 state=$(mktemp -d /tmp/warmpool-quickstart.XXXXXX)
 mkfifo "$state/ready"
-build/pool/warmpoold --config deploy/warmpoold/quickstart.json --log-level info \
+build/pool/daemon/warmpoold --config deploy/warmpoold/quickstart.json --log-level info \
   --ready-fd 3 3>"$state/ready" 2>"$state/warmpoold.log" &
 daemon=$!
 stop_daemon() {

@@ -25,11 +25,11 @@ bench_daemon_pid=
 # Build, image and a fresh template (it must match the current build).
 bench_prepare() {
   local b
-  for b in build/pool/warmpoold build/bench/acquire_latency_bin build/bench/daemon_memory_bin; do
+  for b in build/pool/daemon/warmpoold build/bench/acquire_latency_bin build/bench/daemon_memory_bin; do
     [ -x "$b" ] || { bash scripts/build.sh; break; }
   done
   [ -f out/guest/initrd.img ] || bash deploy/guest/build-image.sh out/guest
-  build/pool/warmpoolctl "${bench_opts[@]}" template build bench --kernel out/guest/vmlinuz \
+  build/cli/warmpoolctl "${bench_opts[@]}" template build bench --kernel out/guest/vmlinuz \
     --initrd out/guest/initrd.img --force >&2
 }
 
@@ -47,7 +47,7 @@ bench_daemon_start() {
 JSON
   fifo=$(mktemp -u "$bench_base/ready.XXXXXX")
   mkfifo "$fifo"
-  build/pool/warmpoold --config "$cfg" --ready-fd 3 3>"$fifo" 2>>"$bench_base/warmpoold.log" &
+  build/pool/daemon/warmpoold --config "$cfg" --ready-fd 3 3>"$fifo" 2>>"$bench_base/warmpoold.log" &
   bench_daemon_pid=$!
   trap bench_daemon_stop EXIT
   local line=

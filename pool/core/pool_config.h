@@ -34,12 +34,11 @@
 #include <stdbool.h> /* bool */
 #include <stddef.h>  /* size_t */
 
+#include "pool_types.h" /* POOL_NAME_MAX, sizing modes, warm states, defaults */
 #include "wp_error.h"
 
-#define POOL_NAME_MAX        32 /* template names, as the factory: [a-z0-9][a-z0-9_-]* */
 #define POOL_TEMPLATES_MAX   64
 #define POOL_CONCURRENCY_MAX 64
-#define POOL_TARGET_MAX      4096 /* a sanity bound on any pool size */
 
 #define POOL_DEFAULT_RUNTIME_DIR "/run/warmpool"
 /* A memory filesystem on purpose: the journal describes VM processes, which
@@ -49,23 +48,9 @@
 #define POOL_DEFAULT_STATE_DIR   "/run/warmpool/state"
 #define POOL_DEFAULT_STORE_DIR   "/var/lib/warmpool/templates"
 #define POOL_DEFAULT_MEMORY_DIR  "/dev/shm/warmpool"
-#define POOL_DEFAULT_API_SOCKET  "ipc:///run/warmpool/warmpoold.sock"
 #define POOL_DEFAULT_METRICS     "http://127.0.0.1:9464/metrics"
 #define POOL_DEFAULT_CONCURRENCY 2
-#define POOL_DEFAULT_TARGET      1
-#define POOL_DEFAULT_MIN         0
-#define POOL_DEFAULT_MAX         16
 #define POOL_DEFAULT_HOT         1 /* paused pools: VMs kept resumed ahead of demand */
-
-typedef enum pool_sizing_mode {
-    POOL_SIZING_FIXED = 0, /* warm == target */
-    POOL_SIZING_AUTO = 1,  /* target follows demand within [min, max] (pool_sizing.h) */
-} pool_sizing_mode_t;
-
-typedef enum pool_warm_state {
-    POOL_WARM_PAUSED = 0,  /* vCPUs stopped while waiting: zero CPU, resumed on acquire */
-    POOL_WARM_RUNNING = 1, /* left running: no resume on acquire, costs idle CPU */
-} pool_warm_state_t;
 
 typedef struct pool_template_config {
     char name[POOL_NAME_MAX + 1];
@@ -116,8 +101,5 @@ int pool_template_name_check(const char *name, wp_error_t *err);
 /* Check min <= target <= max <= POOL_TARGET_MAX for template `name`. */
 int pool_template_bounds_check(const char *name, unsigned target, unsigned min, unsigned max,
                                wp_error_t *err);
-
-const char *pool_sizing_mode_name(pool_sizing_mode_t mode);
-const char *pool_warm_state_name(pool_warm_state_t state);
 
 #endif

@@ -18,18 +18,12 @@
 #include <stddef.h>    /* size_t */
 #include <stdint.h>    /* uint64_t */
 
-#define POOL_HIST_BOUNDS 18 /* finite buckets; one more counts +Inf */
+#include "pool_types.h" /* POOL_HIST_BOUNDS, pool_histogram_snapshot_t */
 
 typedef struct pool_histogram {
     _Atomic uint64_t buckets[POOL_HIST_BOUNDS + 1]; /* not cumulative; last is +Inf */
     _Atomic uint64_t sum_ns;
 } pool_histogram_t;
-
-typedef struct pool_histogram_snapshot {
-    uint64_t buckets[POOL_HIST_BOUNDS + 1]; /* not cumulative */
-    uint64_t count;                         /* sum of the buckets */
-    uint64_t sum_ns;
-} pool_histogram_snapshot_t;
 
 /* The finite upper bounds in ms, ascending; POOL_HIST_BOUNDS of them. */
 const double *pool_histogram_bounds_ms(void);

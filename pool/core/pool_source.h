@@ -4,7 +4,7 @@
  * source for a ready VM of a template, pauses/resumes it, destroys it, and is
  * told when its process exits. The daemon plugs in a source over factory.h
  * (factory_clone, factory_vm_destroy, hv_pause/hv_resume, a pidfd per VM);
- * the unit tests plug in a scripted fake (tests/pool/fake_source.h).
+ * the unit tests plug in a scripted fake (tests/pool/core/fake_source.h).
  *
  * Handles: a pool_source_vm_t is opaque to the pool and owned by the source.
  * It is created by clone() or adopt() and ends with destroy() (VM gone, handle
@@ -30,20 +30,10 @@
 #include <stdlib.h>    /* free */
 #include <sys/types.h> /* pid_t */
 
+#include "pool_types.h" /* pool_vm_info_t */
 #include "wp_error.h"
 
-#define POOL_VM_ID_MAX   64  /* including NUL; ids are [a-z0-9-], as hv.h */
-#define POOL_PATH_MAX    256 /* including NUL; endpoints and directories */
-#define POOL_REFILL_NICE 10  /* refill threads and the clones they start */
-
-/* What a client needs to use a VM, and what the journal keeps about it. */
-typedef struct pool_vm_info {
-    char id[POOL_VM_ID_MAX];            /* unique on the host */
-    char agent_endpoint[POOL_PATH_MAX]; /* "unix:/path" or "vsock:CID:PORT" */
-    char runtime_dir[POOL_PATH_MAX];    /* per-VM sockets and logs */
-    char shared_dir[POOL_PATH_MAX];     /* host side of the guest's shared directory */
-    pid_t pid;                          /* the hypervisor process */
-} pool_vm_info_t;
+#define POOL_REFILL_NICE 10 /* refill threads and the clones they start */
 
 typedef struct pool_source_vm pool_source_vm_t;
 

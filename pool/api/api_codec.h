@@ -1,4 +1,4 @@
-/* api_codec.h - pool.h structs <-> proto/pool.proto messages, the cleanup
+/* api_codec.h - pool_types.h structs <-> proto/pool.proto messages, the cleanup
  * macros for nng messages and unpacked protobuf-c messages, and a small
  * arena for the sub-messages a reply is built from. Shared by api_server
  * and api_client; tests include it for the round trips.
@@ -14,7 +14,7 @@
 
 #include <nng/nng.h> /* nng_msg */
 
-#include "pool.h"
+#include "pool_types.h"
 #include "pool.pb-c.h"
 #include "wp_error.h"
 

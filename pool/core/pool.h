@@ -42,9 +42,8 @@
 #include "pool_config.h"
 #include "pool_source.h"
 #include "pool_stats.h"
+#include "pool_types.h" /* leases, sizes, statuses: shared with the API's clients */
 #include "wp_error.h"
-
-#define POOL_TOKEN_HEX_LEN 32 /* 128 random bits */
 
 typedef struct pool pool_t;
 
@@ -87,14 +86,6 @@ typedef struct pool_acquire_options {
     int64_t deadline_ns; /* absolute CLOCK_MONOTONIC (wp_now_mono_ns); 0: none */
 } pool_acquire_options_t;
 
-typedef struct pool_lease {
-    char token[POOL_TOKEN_HEX_LEN + 1]; /* secret: only the holder may release */
-    char template_name[POOL_NAME_MAX + 1];
-    pool_vm_info_t vm; /* id, agent endpoint, runtime and shared dirs, pid */
-    bool hit;          /* served from the warm queue (false: cloned on demand) */
-    double wait_ms;    /* time spent in pool_acquire */
-} pool_lease_t;
-
 /* Hand out a ready VM of `template_name`. Never waits for a clone in
  * progress or for another client: it takes the next warm VM (resuming it if
  * paused); on a miss it fails fast or clones one itself within the
@@ -119,55 +110,21 @@ typedef struct pool_release_result {
 int pool_release(pool_t *pool, const char *vm_id, const char *token, pool_release_result_t *out,
                  wp_error_t *err);
 
-typedef enum pool_lease_state {
-    POOL_LEASE_ACTIVE = 0,
-    POOL_LEASE_DEAD = 1, /* the VM's process exited; release it */
-} pool_lease_state_t;
-
 /* State of one lease, checked against its token (ENOENT, EPERM as release). */
 int pool_lease_check(pool_t *pool, const char *vm_id, const char *token, pool_lease_state_t *out,
                      wp_error_t *err);
 
-/* Every lease, without tokens, for `status` after a restart. */
-typedef struct pool_lease_summary {
-    char template_name[POOL_NAME_MAX + 1];
-    pool_vm_info_t vm;
-    pool_lease_state_t state;
-    int64_t leased_at_ns; /* CLOCK_REALTIME */
-} pool_lease_summary_t;
-
-/* *out is malloc'd (caller frees), *count entries, ordered by VM id. */
+/* Every lease, without tokens, for `status` after a restart. *out is
+ * malloc'd (caller frees), *count entries, ordered by VM id. */
 int pool_leases(pool_t *pool, pool_lease_summary_t **out, size_t *count, wp_error_t *err);
 
 /* ---- sizing and status ---- */
-
-typedef struct pool_size {
-    pool_sizing_mode_t sizing;
-    unsigned target; /* fixed: the warm count; auto: the starting point */
-    unsigned min;
-    unsigned max;
-} pool_size_t;
 
 /* Resize live. Up: refill clones more. Down: surplus warm VMs are destroyed
  * (never leased ones). An unknown template gets a new pool (its VMs come
  * from the source; a template the source lacks shows as clone failures). */
 int pool_set_size(pool_t *pool, const char *template_name, const pool_size_t *size,
                   wp_error_t *err);
-
-typedef struct pool_template_status {
-    char name[POOL_NAME_MAX + 1];
-    pool_sizing_mode_t sizing;
-    pool_warm_state_t warm_state;
-    unsigned target, min, max;
-    unsigned warm, cloning, leased, dead;
-    uint64_t acquire_hits, acquire_misses, acquire_failures;
-    uint64_t clones, clone_failures, releases, deaths;
-    double acquire_p50_ms, acquire_p99_ms;
-    double clone_p50_ms, clone_p99_ms;
-    pool_histogram_snapshot_t acquire_latency; /* for Prometheus */
-    pool_histogram_snapshot_t clone_latency;
-    double demand_per_s; /* auto sizing's rate estimate (also kept for fixed pools) */
-} pool_template_status_t;
 
 /* One entry per template, in creation order; *out malloc'd (caller frees). */
 int pool_status(pool_t *pool, pool_template_status_t **out, size_t *count, wp_error_t *err);

@@ -20,7 +20,7 @@
  * daemon restart the next call simply connects anew.
  *
  * Errors: a reply with an error carries the daemon's errno and message
- * (pool.h lists them); transport failures are ENOENT / ECONNREFUSED (no
+ * (core/pool.h lists them); transport failures are ENOENT / ECONNREFUSED (no
  * daemon), EACCES (socket not accessible), ETIMEDOUT, ECONNRESET,
  * EMSGSIZE (request too large, caught before sending; or a reply past
  * API_MAX_REPLY), EPROTO (the socket's server does not speak rep0). */
@@ -31,7 +31,7 @@
 #include <stdint.h>  /* uint64_t */
 
 #include "api_codec.h"
-#include "pool.h"
+#include "pool_types.h"
 #include "wp_error.h"
 
 #define API_CLIENT_TIMEOUT_MS       10000   /* calls that do not wait on a VM */

@@ -150,15 +150,28 @@ struct pool {
     _Atomic int gen_waiters;
 };
 
-/* ---- pool.c ---- */
+/* The core's files in layers: each calls only files on the lines below it
+ * (and the journal, stats, sizing, sizes and config, which call none).
+ *   pool.c (the lifecycle)  pool_acquire.c  pool_release.c  pool_status.c
+ *   pool_recover.c  pool_watch.c
+ *   pool_tpl.c
+ *   pool_refill.c
+ *   pool_vm.c
+ *   pool_gate.c */
+
+/* ---- pool_gate.c ---- */
 void pool_thread_online(void);
 int pool_call_enter(pool_t *pool, wp_error_t *err);
 void pool_call_leave(pool_t *pool);
 void pool_notify(pool_t *pool);
-void pool_kick_refill(pool_t *pool);
+
+/* ---- pool_tpl.c ---- */
 pool_tpl_t *pool_tpl_find(pool_t *pool, const char *name);
 /* Find or create; `defaults` sizes a new one. Takes tpl_lock. */
 pool_tpl_t *pool_tpl_get(pool_t *pool, const pool_template_config_t *defaults, wp_error_t *err);
+/* At open: the sizes set live before the restart, where they still apply
+ * (pool_sizes.h); entries the config file has overtaken are dropped. */
+int pool_tpl_restore_sizes(pool_t *pool, const char *state_dir, wp_error_t *err);
 
 /* ---- pool_vm.c: records (locking rules above) ---- */
 pool_vm_t *pool_vm_new(pool_tpl_t *tpl, pool_source_vm_t *handle, const pool_vm_info_t *info);
@@ -196,6 +209,8 @@ pool_vm_t *pool_warm_take_paused(pool_t *pool, pool_tpl_t *tpl, pool_vm_state_t 
 void pool_vm_mark_dead(pool_t *pool, pool_vm_t *vm);
 
 /* ---- pool_refill.c ---- */
+/* Wake a refill worker: a target moved, a VM left the pool. Any thread. */
+void pool_kick_refill(pool_t *pool);
 int pool_refill_start(pool_t *pool, wp_error_t *err);
 void pool_refill_stop(pool_t *pool);
 /* Take a fresh clone nobody reserved supply for (an on-demand clone that

@@ -11,17 +11,6 @@
 #include "ctl.h"
 #include "wp_cleanup.h"
 
-api_client_t *ctl_api(ctl_t *ctl)
-{
-    if (ctl->api == NULL) {
-        wp_error_t err = {0};
-        ctl->api = api_client_open(ctl->socket_url, &err);
-        if (ctl->api == NULL)
-            ctl_fail(&err);
-    }
-    return ctl->api;
-}
-
 /* Parse the options every daemon command shares (--json) and return the
  * index of the first operand, or -1 after a usage error. */
 static int common_opts(ctl_t *ctl, const char *cmd, int argc, char **argv)

@@ -3,7 +3,6 @@
  * on the store; status, pool, acquire, release, leases and health go
  * through warmpoold's API socket (--socket); run uses either. */
 #include <getopt.h> /* getopt_long */
-#include <stdarg.h> /* va_list */
 #include <stdio.h>  /* fprintf */
 #include <string.h> /* strcmp */
 
@@ -78,34 +77,6 @@ static const char usage_text[] =
     "  --log-level LEVEL  error, warn (default), info or debug\n"
     "  -h, --help         this text\n"
     "  --version          print the version\n";
-
-factory_t *ctl_factory(ctl_t *ctl)
-{
-    if (ctl->factory == NULL) {
-        wp_error_t err = {0};
-        ctl->factory = factory_open(&ctl->factory_cfg, &err);
-        if (ctl->factory == NULL)
-            ctl_fail(&err);
-    }
-    return ctl->factory;
-}
-
-int ctl_fail(const wp_error_t *err)
-{
-    fprintf(stderr, "warmpoolctl: %s\n", err->msg);
-    return 1;
-}
-
-int ctl_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "warmpoolctl %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nRun 'warmpoolctl --help' for usage.\n");
-    return 2;
-}
 
 int main(int argc, char **argv)
 {

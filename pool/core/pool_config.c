@@ -21,16 +21,6 @@ static void configp_free(pool_config_t **c)
 }
 #define _cleanup_config_ __attribute__((cleanup(configp_free)))
 
-const char *pool_sizing_mode_name(pool_sizing_mode_t mode)
-{
-    return mode == POOL_SIZING_AUTO ? "auto" : "fixed";
-}
-
-const char *pool_warm_state_name(pool_warm_state_t state)
-{
-    return state == POOL_WARM_RUNNING ? "running" : "paused";
-}
-
 void pool_config_free(pool_config_t *cfg)
 {
     if (cfg == NULL)

@@ -1,4 +1,4 @@
-/* ctl.h - warmpoolctl's shared pieces: global options and the command table.
+/* ctl.h - warmpoolctl's shared pieces (ctl.c): global options and the commands.
  * Each command file implements `int ctl_<verb>(ctl_t *ctl, int argc, char **argv)`
  * returning the process exit status (0 ok, 1 failure, 2 usage). */
 #ifndef CTL_H

@@ -10,8 +10,8 @@
  * acquire burst (pool_refill_note_take): on 2 cores a clone starting (the
  * daemon's spawn, QEMU loading) beside a burst made its slowest acquires
  * wait for a CPU for several ms. Threads: the workers
- * are started and joined by pool.c; pool_refill_donate and
- * pool_refill_note_clone may be called from any registered thread. */
+ * are started and joined by pool.c; pool_kick_refill, pool_refill_donate
+ * and pool_refill_note_clone may be called from any registered thread. */
 #include "pool_internal.h"
 
 #include <errno.h>        /* EINTR */
@@ -47,6 +47,16 @@ static bool claim_heat(pool_tpl_t *t)
         if (atomic_compare_exchange_weak(&t->hot, &hot, hot + 1))
             return true;
     return false;
+}
+
+void pool_kick_refill(pool_t *pool)
+{
+    /* A few pending kicks are enough to wake every worker; more would only
+     * make them rescan for nothing. */
+    int value = 0;
+    sem_getvalue(&pool->refill_sem, &value);
+    if (value < (int)pool->n_workers + 1)
+        sem_post(&pool->refill_sem);
 }
 
 void pool_refill_note_take(pool_t *pool, pool_tpl_t *tpl)
