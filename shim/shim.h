@@ -78,7 +78,8 @@ typedef struct shim {
     shim_task_t *tasks;
     ttrpc_server_t *srv;
     shim_events_t *events;
-    bool shutdown; /* Shutdown with no task left: the loop ends */
+    shim_io_early_t *early; /* output that came before its io (shim_io.h) */
+    bool shutdown;          /* Shutdown with no task left: the loop ends */
 } shim_t;
 
 /* ---- state (shim_state.c) ---- */

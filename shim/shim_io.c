@@ -8,12 +8,17 @@
 
 #include "agent_protocol.h"
 #include "shim_io.h"
+#include "wp_log.h"
 #include "wp_time.h"
+
+/* A stream's buffer: a window of unconsumed bytes the agent may send, plus
+ * as much again for early bytes already credited (claim_early). */
+#define OUT_BUF_CAP (2 * AGENT_STREAM_WINDOW)
 
 typedef struct out_stream {
     uint32_t id; /* 0: none */
     int fd;
-    uint8_t *buf; /* held bytes, AGENT_STREAM_WINDOW at most */
+    uint8_t *buf; /* held bytes, OUT_BUF_CAP at most */
     size_t held;
     size_t to_credit;         /* written to the FIFO, not yet credited */
     bool eof;                 /* the agent's EOF came */
@@ -63,7 +68,7 @@ static int out_sink(void *opaque, uint32_t stream, const uint8_t *data, size_t l
 {
     (void)stream;
     out_stream_t *o = opaque;
-    if (o->held + len > AGENT_STREAM_WINDOW)
+    if (o->held + len > OUT_BUF_CAP)
         return wp_error_set(err, EPROTO, "stream %u sent beyond its credit", o->id);
     memcpy(o->buf + o->held, data, len);
     o->held += len;
@@ -72,8 +77,86 @@ static int out_sink(void *opaque, uint32_t stream, const uint8_t *data, size_t l
     return 0;
 }
 
-static int open_out(agent_client_t *c, out_stream_t *o, uint32_t id, const char *path,
-                    wp_error_t *err)
+typedef struct early_chunk {
+    uint32_t stream;
+    bool eof;
+    size_t len;
+    struct early_chunk *next;
+    uint8_t data[];
+} early_chunk_t;
+
+struct shim_io_early {
+    early_chunk_t *head, **tail;
+    size_t bytes;
+};
+
+shim_io_early_t *shim_io_early_new(void)
+{
+    shim_io_early_t *e = calloc(1, sizeof(*e));
+    if (e)
+        e->tail = &e->head;
+    return e;
+}
+
+void shim_io_early_free(shim_io_early_t *e)
+{
+    if (e == NULL)
+        return;
+    while (e->head) {
+        early_chunk_t *c = e->head;
+        e->head = c->next;
+        free(c);
+    }
+    free(e);
+}
+
+int shim_io_early_sink(void *opaque, uint32_t stream, const uint8_t *data, size_t len, bool eof,
+                       wp_error_t *err)
+{
+    (void)err;
+    shim_io_early_t *e = opaque;
+    if (e->bytes + len > SHIM_IO_EARLY_MAX) {
+        wp_log_warn("stream %u: %zu early bytes dropped (nobody took the stream)", stream, len);
+        len = 0;
+    }
+    early_chunk_t *c = malloc(sizeof(*c) + len);
+    if (c == NULL)
+        return 0;
+    *c = (early_chunk_t){.stream = stream, .eof = eof, .len = len};
+    memcpy(c->data, data, len);
+    *e->tail = c;
+    e->tail = &c->next;
+    e->bytes += len;
+    return 0;
+}
+
+/* Move what e holds for o's stream into o's buffer; true when that
+ * included the stream's EOF (the client has forgotten the stream then). */
+static bool claim_early(shim_io_early_t *e, out_stream_t *o)
+{
+    bool eof = false;
+    for (early_chunk_t **link = e ? &e->head : NULL; link && *link;) {
+        early_chunk_t *c = *link;
+        if (c->stream != o->id) {
+            link = &c->next;
+            continue;
+        }
+        size_t room = AGENT_STREAM_WINDOW - o->held; /* early bytes fill the slack only */
+        size_t n = c->len <= room ? c->len : room;
+        memcpy(o->buf + o->held, c->data, n);
+        o->held += n;
+        eof |= c->eof;
+        e->bytes -= c->len;
+        *link = c->next;
+        if (e->tail == &c->next)
+            e->tail = link;
+        free(c);
+    }
+    return eof;
+}
+
+static int open_out(agent_client_t *c, shim_io_early_t *early, out_stream_t *o, uint32_t id,
+                    const char *path, wp_error_t *err)
 {
     o->fd = -1;
     if (id == 0 || path == NULL || path[0] == '\0') {
@@ -86,17 +169,24 @@ static int open_out(agent_client_t *c, out_stream_t *o, uint32_t id, const char 
         o->fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (o->fd < 0)
         return wp_error_errno(err, errno, "open '%s'", path);
-    o->buf = malloc(AGENT_STREAM_WINDOW);
+    o->buf = malloc(OUT_BUF_CAP);
     if (o->buf == NULL)
         return wp_error_errno(err, ENOMEM, "stream buffer");
+    /* early bytes were credited back already (the default sink is not manual) */
+    if (claim_early(early, o)) {
+        o->eof = true;
+        out_flush(o);
+        return 0;
+    }
     if (agent_client_stream_manual(c, id, err) < 0 ||
         agent_client_stream_sink(c, id, out_sink, o, err) < 0)
         return -1;
     return 0;
 }
 
-shim_io_t *shim_io_open(agent_client_t *c, const agent_process_t *p, const char *stdin_path,
-                        const char *stdout_path, const char *stderr_path, wp_error_t *err)
+shim_io_t *shim_io_open(agent_client_t *c, shim_io_early_t *early, const agent_process_t *p,
+                        const char *stdin_path, const char *stdout_path, const char *stderr_path,
+                        wp_error_t *err)
 {
     shim_io_t *io = calloc(1, sizeof(*io));
     if (io == NULL) {
@@ -115,8 +205,8 @@ shim_io_t *shim_io_open(agent_client_t *c, const agent_process_t *p, const char 
         io->in_id = p->stdin_stream;
         io->in_open = true;
     }
-    if (open_out(c, &io->out[0], p->stdout_stream, stdout_path, err) < 0 ||
-        open_out(c, &io->out[1], p->stderr_stream, stderr_path, err) < 0) {
+    if (open_out(c, early, &io->out[0], p->stdout_stream, stdout_path, err) < 0 ||
+        open_out(c, early, &io->out[1], p->stderr_stream, stderr_path, err) < 0) {
         shim_io_free(io);
         return NULL;
     }

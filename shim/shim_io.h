@@ -34,10 +34,26 @@
 
 typedef struct shim_io shim_io_t;
 
+/* Output that arrived before its process's io took the stream over: the
+ * agent client dispatches a frame it already read when a call returns,
+ * so a fast exec's first output (or its EOF) can come before shim_io_open
+ * registers the sink. The store is the client's default sink
+ * (agent_client_on_stream with shim_io_early_sink) and shim_io_open
+ * claims what it holds for its streams. Bounded by SHIM_IO_EARLY_MAX
+ * bytes; beyond that, early bytes are dropped (and logged). */
+#define SHIM_IO_EARLY_MAX (1u << 20)
+typedef struct shim_io_early shim_io_early_t;
+shim_io_early_t *shim_io_early_new(void);
+void shim_io_early_free(shim_io_early_t *e);
+int shim_io_early_sink(void *opaque, uint32_t stream, const uint8_t *data, size_t len, bool eof,
+                       wp_error_t *err);
+
 /* Open the FIFOs (empty path: none) for process p on client c and take
- * over its output streams. Owned by the caller (shim_io_free). */
-shim_io_t *shim_io_open(agent_client_t *c, const agent_process_t *p, const char *stdin_path,
-                        const char *stdout_path, const char *stderr_path, wp_error_t *err);
+ * over its output streams, with what early holds for them (may be NULL).
+ * Owned by the caller (shim_io_free). */
+shim_io_t *shim_io_open(agent_client_t *c, shim_io_early_t *early, const agent_process_t *p,
+                        const char *stdin_path, const char *stdout_path, const char *stderr_path,
+                        wp_error_t *err);
 /* Close every fd; the streams are left to the agent client (a process
  * still running writes into nothing). NULL is a no-op. */
 void shim_io_free(shim_io_t *io);

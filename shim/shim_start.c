@@ -136,10 +136,12 @@ static int serve(const shim_args_t *a, const shim_config_t *cfg, const char *san
     wp_error_t err = {0};
     const char *events = getenv("TTRPC_ADDRESS");
     s.events = shim_events_new(events, a->ns, &err);
-    int ret = s.events ? shim_serve(&s, fd, &err) : -1;
+    s.early = shim_io_early_new();
+    int ret = s.events && s.early ? shim_serve(&s, fd, &err) : -1;
     if (ret < 0)
         wp_log_error("shim %s: %s", sandbox, err.msg);
     shim_events_free(s.events);
+    shim_io_early_free(s.early);
     unlink(socket_path);
     return ret < 0 ? 1 : 0;
 }

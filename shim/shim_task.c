@@ -137,6 +137,7 @@ static int create_task(shim_t *s, shim_task_t *t,
             return -1;
         s->have_vm = true;
         agent_client_on_event(s->vm.agent, shim_on_agent_event, s);
+        agent_client_on_stream(s->vm.agent, shim_io_early_sink, s->early);
         wp_log_info("sandbox %s: VM %s of template '%s' (%s)", s->id, s->vm.lease.vm.id, tpl,
                     s->vm.lease.hit ? "warm" : "cloned on demand");
     }
@@ -157,7 +158,7 @@ static int create_task(shim_t *s, shim_task_t *t,
                             SHIM_AGENT_CALL_MS, err) < 0)
         return -1;
     p->pid = ap.pid;
-    p->io = shim_io_open(s->vm.agent, &ap, req->stdin, req->stdout, req->stderr, err);
+    p->io = shim_io_open(s->vm.agent, s->early, &ap, req->stdin, req->stdout, req->stderr, err);
     if (p->io == NULL) {
         agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS, NULL);
         return -1;
@@ -216,7 +217,8 @@ static int start_exec(shim_t *s, shim_proc_t *p, wp_error_t *err)
                           p->stdin_path[0] != '\0', &ap, SHIM_AGENT_CALL_MS, err) < 0)
         return -1;
     p->pid = ap.pid;
-    p->io = shim_io_open(s->vm.agent, &ap, p->stdin_path, p->stdout_path, p->stderr_path, err);
+    p->io = shim_io_open(s->vm.agent, s->early, &ap, p->stdin_path, p->stdout_path, p->stderr_path,
+                         err);
     if (p->io == NULL) {
         agent_client_signal(s->vm.agent, p->task->id, p->exec_id, 9, false, SHIM_AGENT_CALL_MS,
                             NULL);

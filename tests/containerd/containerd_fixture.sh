@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# containerd_fixture.sh start|stop DIR - a private containerd for tests.
+# containerd_fixture.sh start|restart|stop DIR - a private containerd for tests.
 #
 # start: config DIR/config.toml (root DIR/root, state DIR/state, sockets
 #   DIR/containerd.sock and DIR/containerd.sock.ttrpc, log DIR/containerd.log,
@@ -10,12 +10,14 @@
 #   1.6.20 fails to load the CRI plugin when a runtimes table names another
 #   runtime but not runc. The environment (WARMPOOL_SHIM_CONFIG, say) passes
 #   to containerd and from it to shims. Waits for the socket (10 s).
+# restart: stops only containerd (its shims run on) and starts it again on
+#   the same directories, as an upgrade or a crash of containerd would.
 # stop: kills exactly the containerd it started (TERM, then KILL), every
 #   shim whose command line or working directory is under DIR, lifts the
 #   mounts under DIR (deepest first) and removes DIR. Idempotent.
 set -uo pipefail
-cmd=${1:?usage: containerd_fixture.sh start|stop DIR}
-dir=${2:?usage: containerd_fixture.sh start|stop DIR}
+cmd=${1:?usage: containerd_fixture.sh start|restart|stop DIR}
+dir=${2:?usage: containerd_fixture.sh start|restart|stop DIR}
 
 start() {
   mkdir -p "$dir/bin" "$dir/root" "$dir/state"
@@ -89,8 +91,18 @@ stop() {
   rm -rf "$dir"
 }
 
+restart() {
+  local pid i
+  pid=$(cat "$dir/containerd.pid")
+  kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  start
+}
+
 case $cmd in
   start) start ;;
+  restart) restart ;;
   stop) stop ;;
-  *) echo "usage: containerd_fixture.sh start|stop DIR" >&2; exit 2 ;;
+  *) echo "usage: containerd_fixture.sh start|restart|stop DIR" >&2; exit 2 ;;
 esac

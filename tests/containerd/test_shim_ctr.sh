@@ -2,8 +2,9 @@
 # test_shim_ctr.sh VM_ROOT WARMPOOLD WARMPOOLCTL SHIM - containerd runs
 # tasks in warm VMs through containerd-shim-warmpool-v2, driven by ctr as
 # a user would: output, exit statuses, stdin piped in (with its EOF), a
-# terminal, exec, kill, ps, metrics, pause/resume, a pool miss; then a shim
-# killed with -9 mid-task, cleaned up by containerd's `delete`. After each: no lease,
+# terminal, exec, kill, ps, metrics, pause/resume, a pool miss, containerd
+# and warmpoold restarted under a running task; then a shim killed with -9
+# mid-task, cleaned up by containerd's `delete`. After each: no lease,
 # no shim, no mount, no FIFO left.
 #
 # Starts its own warmpoold (a pool of the VM fixture's template "small")
@@ -106,6 +107,10 @@ expect_eq "exec output" "$(ctr_ task exec --exec-id e1 t-run sh -c 'echo in exec
   "in exec"
 ctr_ task exec --exec-id e2 t-run sh -c 'exit 5'
 expect_eq "exec status" "$?" 5
+# short execs: their output can come with the exec's own answer
+quick=
+for i in 1 2 3 4 5 6; do quick+="$(ctr_ task exec --exec-id q$i t-run echo $i)"; done
+expect_eq "six quick execs' output" "$quick" 123456
 expect_eq "ps lists the init" "$(ctr_ task ps t-run | awk 'NR > 1' | wc -l)" 1
 ctr_ task metrics t-run | grep -Eq '^memory.usage +[1-9]' && echo "ok: metrics" \
   || fail "metrics: $(ctr_ task metrics t-run)"
@@ -131,9 +136,34 @@ expect_clean "a pool miss"
 "$ctl" --socket "ipc://$dir/warmpoold.sock" pool set small 2 >/dev/null
 "$ctl" --socket "ipc://$dir/warmpoold.sock" pool wait small 2 --timeout 300 >/dev/null
 
+# ---- restarts under a running task: containerd (it re-connects to the live
+# shim) and warmpoold (the lease survives it) ----
+ctr_ run -d --runtime "$shim" "$image" t-live sleep 1000 >/dev/null || fail "run -d"
+WARMPOOL_SHIM_CONFIG=$dir/shim.json bash "$here/containerd_fixture.sh" restart "$dir/containerd" >/dev/null || fail "containerd restart"
+expect_eq "after a containerd restart: the task" \
+  "$(ctr_ task ls | awk '$1 == "t-live" {print $3}')" RUNNING
+expect_eq "after a containerd restart: exec" "$(ctr_ task exec --exec-id r1 t-live echo still here)" \
+  "still here"
+kill -TERM "$daemon"
+wait "$daemon"
+"$warmpoold" --config "$dir/warmpoold.json" --ready-fd 3 3>"$dir/ready" 2>>"$dir/warmpoold.log" &
+daemon=$!
+read -r -t 60 _ <"$dir/ready" || fail "warmpoold did not come back"
+expect_eq "after a warmpoold restart: the lease" "$(leases)" 1
+expect_eq "after a warmpoold restart: exec" "$(ctr_ task exec --exec-id r2 t-live echo and here)" \
+  "and here"
+ctr_ task kill -s KILL t-live
+for _ in $(seq 1 50); do
+  [ "$(ctr_ task ls | awk '$1 == "t-live" {print $3}')" = STOPPED ] && break
+  sleep 0.2
+done
+ctr_ task rm t-live >/dev/null && ctr_ containers rm t-live
+expect_clean "restarts"
+
 # ---- the shim dies mid-task: containerd's cleanup (`delete`) ----
 ctr_ run -d --runtime "$shim" "$image" t-crash sleep 1000 >/dev/null || fail "run -d"
 pid=$(pgrep -f "^$shim" | head -1)
+[ -n "$pid" ] || fail "no shim runs the task"
 kill -9 "$pid"
 for _ in $(seq 1 50); do
   [ "$(ctr_ task ls | awk '$1 == "t-crash" {print $3}')" != RUNNING ] && break

@@ -16,9 +16,10 @@
 #include "shim_rootfs.h"
 #include "wp_fs.h"
 
-#define ARGS(...) ((char *[]){"shim", __VA_ARGS__, NULL})
+#define ARGS(...)  ((char *[]){"shim", __VA_ARGS__, NULL})
 #define NARGS(...) ((int)(sizeof((char *[]){"shim", __VA_ARGS__}) / sizeof(char *)))
-#define PARSE(a, why, ...) shim_args_parse(NARGS(__VA_ARGS__), ARGS(__VA_ARGS__), a, why, sizeof(why))
+#define PARSE(a, why, ...)                                                                         \
+    shim_args_parse(NARGS(__VA_ARGS__), ARGS(__VA_ARGS__), a, why, sizeof(why))
 
 Test(shim_args, go_style_flags_as_containerd_passes_them)
 {
@@ -157,15 +158,12 @@ Test(shim_start, the_socket_path_is_per_address_namespace_and_sandbox)
     shim_config_t cfg = {.socket_dir = "/run/containerd/s"};
     char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX];
     wp_error_t err = {0};
-    cr_assert_eq(shim_socket_path(&cfg, "/run/containerd/containerd.sock", "k8s.io", "pod1", a,
-                                  &err),
-                 0);
-    cr_assert_eq(shim_socket_path(&cfg, "/run/containerd/containerd.sock", "default", "pod1", b,
-                                  &err),
-                 0);
-    cr_assert_eq(shim_socket_path(&cfg, "/run/containerd/containerd.sock", "k8s.io", "pod1", c,
-                                  &err),
-                 0);
+    cr_assert_eq(
+        shim_socket_path(&cfg, "/run/containerd/containerd.sock", "k8s.io", "pod1", a, &err), 0);
+    cr_assert_eq(
+        shim_socket_path(&cfg, "/run/containerd/containerd.sock", "default", "pod1", b, &err), 0);
+    cr_assert_eq(
+        shim_socket_path(&cfg, "/run/containerd/containerd.sock", "k8s.io", "pod1", c, &err), 0);
     cr_assert_str_neq(a, b);
     cr_assert_str_eq(a, c, "the same sandbox always finds the same shim");
     cr_assert_eq(strlen(a), strlen("/run/containerd/s/") + 64);
@@ -228,7 +226,10 @@ Test(shim_rootfs, overlay_and_bind_mounts_stack_and_come_off)
     snprintf(upper, sizeof(upper), "%s/upper", dir);
     snprintf(work, sizeof(work), "%s/work", dir);
     snprintf(target, sizeof(target), "%s/rootfs", dir);
-    for (const char *d = lower; d; d = d == lower ? upper : d == upper ? work : d == work ? target : NULL)
+    for (const char *d = lower; d; d = d == lower   ? upper
+                                       : d == upper ? work
+                                       : d == work  ? target
+                                                    : NULL)
         cr_assert_eq(mkdir(d, 0755), 0);
     write_marker(lower, "from-lower", "l");
     snprintf(opt_lower, sizeof(opt_lower), "lowerdir=%s", lower);
