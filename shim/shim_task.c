@@ -395,8 +395,8 @@ static void task_delete(void *opaque, ttrpc_call_t *call, const uint8_t *payload
     ev.id = t->id;
     reply_deleted(call, p);
     task_unprepare(s, t);
+    shim_events_publish(s->events, "/tasks/delete", &ev.base); /* ev points into t */
     shim_task_free(s, t);
-    shim_events_publish(s->events, "/tasks/delete", &ev.base);
     release_vm_if_idle(s);
 }
 

@@ -173,6 +173,12 @@ ctr_ task rm -f t-crash >/dev/null 2>&1
 ctr_ containers rm t-crash >/dev/null 2>&1
 expect_clean "a shim killed with -9"
 
+# the shims log into containerd's log (their bundle's log FIFO): in the
+# sanitizer build a report there is a failure
+if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$dir/containerd/containerd.log" >&2; then
+  fail "a sanitizer report from a shim (above)"
+fi
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures check(s) failed; warmpoold's log:" >&2
   tail -20 "$dir/warmpoold.log" >&2
