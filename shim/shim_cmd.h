@@ -33,6 +33,9 @@ int shim_cmd_delete(const shim_args_t *a, const shim_config_t *cfg);
 int shim_socket_path(const shim_config_t *cfg, const char *address, const char *ns,
                      const char *sandbox_id, char *out, wp_error_t *err);
 
+/* True when a shim answers on the socket at path. */
+bool shim_listens(const char *path);
+
 /* Print "fmt...\n" on stderr; returns the commands' failure status, 1. */
 int shim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -2,7 +2,7 @@
  * after every task's end, whenever the shim's connection closed, so it
  * must succeed when everything is gone already; when the shim died, it is
  * the only cleanup there is: the container's files in the VM's share, its
- * rootfs mount, the lease (shim_vm_reap). Its stdout is exactly a
+ * rootfs mount, the lease (shim_vm_reap), its socket. Its stdout is exactly a
  * serialized DeleteResponse. */
 #include <errno.h>  /* errno */
 #include <stdio.h>  /* fwrite */
@@ -33,6 +33,10 @@ int shim_cmd_delete(const shim_args_t *a, const shim_config_t *cfg)
         fprintf(stderr, "delete %s: %s", a->id, err.msg);
         return 1;
     }
+    /* a sandbox's shim that died left its socket: nobody answers there */
+    char sock[PATH_MAX];
+    if (shim_socket_path(cfg, a->address, a->ns, a->id, sock, NULL) == 0 && !shim_listens(sock))
+        unlink(sock);
     /* what the runc shim answers for a task it could not wait for: killed */
     Containerd__Task__V2__Timestamp ts;
     containerd__task__v2__timestamp__init(&ts);

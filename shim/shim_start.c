@@ -67,8 +67,7 @@ static int unix_address(const char *path, struct sockaddr_un *sa)
     return 0;
 }
 
-/* True when a shim answers on path. */
-static bool shim_listens(const char *path)
+bool shim_listens(const char *path)
 {
     struct sockaddr_un sa;
     unix_address(path, &sa);
