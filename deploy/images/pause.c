@@ -2,10 +2,10 @@
  * only holds the pod's namespaces, so it sleeps in pause(2) until SIGTERM
  * or SIGINT (exit 0) and, as a pid 1, reaps whatever orphans it inherits. */
 #define _POSIX_C_SOURCE 200809L /* sigaction under -std=c11 */
-#include <signal.h>   /* sigaction */
-#include <stdlib.h>   /* _Exit */
-#include <sys/wait.h> /* waitpid */
-#include <unistd.h>   /* pause */
+#include <signal.h>             /* sigaction */
+#include <stdlib.h>             /* _Exit */
+#include <sys/wait.h>           /* waitpid */
+#include <unistd.h>             /* pause */
 
 static void on_stop(int sig)
 {

@@ -19,8 +19,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 dir=$(mktemp -d /tmp/wp-shim-cri.XXXXXX)
 image=docker.io/warmpool/busybox:test
-failures=0
-daemon=
+shim_cmd=$dir/containerd/bin/containerd-shim-warmpool-v2
+. "$here/shim_test_lib.sh"
 pod=
 
 cleanup() {
@@ -29,35 +29,15 @@ cleanup() {
     cri RemovePodSandbox "{\"pod_sandbox_id\": \"$pod\"}" >/dev/null 2>&1
   fi
   bash "$here/containerd_fixture.sh" stop "$dir/containerd"
-  if [ -n "$daemon" ]; then kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
+  stop_warmpoold
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-expect_eq() { # what got want
-  if [ "$2" != "$3" ]; then fail "$1: got '$2', want '$3'"; else echo "ok: $1"; fi
-}
 # cri [--field F] METHOD [JSON]: one CRI call on our containerd
 cri() { NODE_PATH=$node_dir/node_modules node "$src/tests/cri/cri.js" "${@:1:$#-2}" \
   "$dir/containerd/containerd.sock" "${@: -2}"; }
 ctr_k8s() { timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace k8s.io "$@"; }
-
-leases() { "$ctl" --socket "ipc://$dir/warmpoold.sock" leases | grep -c '^wp-' ; }
-shims() { pgrep -f "^$dir/containerd/bin/containerd-shim-warmpool-v2" | wc -l; }
-expect_clean() {
-  local i
-  for i in $(seq 1 50); do
-    [ "$(leases)" = 0 ] && [ "$(shims)" = 0 ] && break
-    sleep 0.2
-  done
-  expect_eq "$1: leases left" "$(leases)" 0
-  expect_eq "$1: shims left" "$(shims)" 0
-  # (a warm VM's share is a mount point of its own: what is below it counts)
-  local mounts="$dir/containerd/(state|root)/[^ ]|$dir/run/vms/[^ ]*/shared/"
-  expect_eq "$1: mounts left" "$(grep -cE "$mounts" /proc/self/mountinfo)" 0
-  grep -E "$mounts" /proc/self/mountinfo >&2
-}
 
 # ---- the client's packages ----
 command -v node >/dev/null || { echo "no node: run scripts/install-deps.sh" >&2; exit 1; }
@@ -69,20 +49,9 @@ if ! cmp -s "$src/tests/cri/package-lock.json" "$node_dir/package-lock.json" ||
 fi
 
 # ---- warmpoold with 2 warm VMs of "small" ----
-cat >"$dir/warmpoold.json" <<JSON
-{"runtime_dir": "$dir/run", "state_dir": "$dir/state", "store_dir": "$vm_root/store",
- "memory_dir": "$vm_root/mem", "api_socket": "ipc://$dir/warmpoold.sock",
- "metrics_address": "http://127.0.0.1:19474/metrics", "log_level": "info",
- "templates": {"small": {"target": 2, "min": 0, "max": 8}}}
-JSON
-mkfifo "$dir/ready"
-"$warmpoold" --config "$dir/warmpoold.json" --ready-fd 3 3>"$dir/ready" 2>"$dir/warmpoold.log" &
-daemon=$!
-if ! read -r -t 60 _ <"$dir/ready"; then cat "$dir/warmpoold.log" >&2; exit 1; fi
-"$ctl" --socket "ipc://$dir/warmpoold.sock" pool wait small 2 --timeout 300 || exit 1
+start_warmpoold 19474 || exit 1
 
 # ---- containerd with CRI; the shim found by name on its PATH ----
-printf '{"pool_socket": "ipc://%s/warmpoold.sock", "template": "small"}\n' "$dir" >"$dir/shim.json"
 mkdir -p "$dir/containerd/bin"
 ln -s "$shim" "$dir/containerd/bin/containerd-shim-warmpool-v2"
 WARMPOOL_SHIM_CONFIG=$dir/shim.json WP_CONTAINERD_CRI=1 \
