@@ -15,6 +15,9 @@ packages=(
   cpio kmod xz-utils zstd ca-certificates procps curl
   crun busybox-static containerd runc util-linux gnuplot-nox
 )
+# the CRI test's client (tests/cri/cri.js, @grpc/grpc-js via npm ci): any
+# node >= 18 that is already there will do, else Debian's
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -17,8 +17,8 @@ src=$(cd "$here/../.." && pwd)
 dir=$(mktemp -d /tmp/wp-shim-ctr.XXXXXX)
 ns=wp-shim-test
 image=docker.io/warmpool/busybox:test
-failures=0
-daemon=
+shim_cmd=$shim
+. "$here/shim_test_lib.sh"
 
 cleanup() {
   local c
@@ -28,14 +28,8 @@ cleanup() {
     ctr_ containers rm "$c" >/dev/null 2>&1
   done
   bash "$here/containerd_fixture.sh" stop "$dir/containerd"
-  if [ -n "$daemon" ]; then kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
-  # warmpoold keeps leased VMs running across its stop (by design): a lease
-  # a failed check left behind is a VM of our runtime dir, ended here
-  local pid m
-  for pid in $(pgrep -f "qemu-system.*$dir/run/vms/"); do kill -KILL "$pid" 2>/dev/null; done
-  sleep 0.2
-  awk -v d="$dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null; done
+  stop_warmpoold
+  end_leftovers
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -43,43 +37,11 @@ trap cleanup EXIT
 ctr_() { timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" "$@"; }
 run() { timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" run --rm \
   --runtime "$shim" "$image" "$@"; }
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-expect_eq() { # what got want
-  if [ "$2" != "$3" ]; then fail "$1: got '$2', want '$3'"; else echo "ok: $1"; fi
-}
-
-leases() { "$ctl" --socket "ipc://$dir/warmpoold.sock" leases | grep -c '^wp-' ; }
-shims() { pgrep -f "^$shim" | wc -l; }
-# nothing of a finished task may stay: lease, shim, mount under our dirs
-expect_clean() {
-  local i
-  for i in $(seq 1 50); do
-    [ "$(leases)" = 0 ] && [ "$(shims)" = 0 ] && break
-    sleep 0.2
-  done
-  expect_eq "$1: leases left" "$(leases)" 0
-  expect_eq "$1: shims left" "$(shims)" 0
-  # (a warm VM's share is a mount point of its own: what is below it counts)
-  local mounts="$dir/containerd/state|$dir/run/vms/[^ ]*/shared/"
-  expect_eq "$1: mounts left" "$(grep -cE "$mounts" /proc/self/mountinfo)" 0
-  grep -E "$mounts" /proc/self/mountinfo >&2
-}
 
 # ---- warmpoold with 2 warm VMs of "small" ----
-cat >"$dir/warmpoold.json" <<JSON
-{"runtime_dir": "$dir/run", "state_dir": "$dir/state", "store_dir": "$vm_root/store",
- "memory_dir": "$vm_root/mem", "api_socket": "ipc://$dir/warmpoold.sock",
- "metrics_address": "http://127.0.0.1:19473/metrics", "log_level": "info",
- "templates": {"small": {"target": 2, "min": 0, "max": 8}}}
-JSON
-mkfifo "$dir/ready"
-"$warmpoold" --config "$dir/warmpoold.json" --ready-fd 3 3>"$dir/ready" 2>"$dir/warmpoold.log" &
-daemon=$!
-if ! read -r -t 60 _ <"$dir/ready"; then cat "$dir/warmpoold.log" >&2; exit 1; fi
-"$ctl" --socket "ipc://$dir/warmpoold.sock" pool wait small 2 --timeout 300 || exit 1
+start_warmpoold 19473 || exit 1
 
 # ---- containerd, the shim's config in its environment ----
-printf '{"pool_socket": "ipc://%s/warmpoold.sock", "template": "small"}\n' "$dir" >"$dir/shim.json"
 WARMPOOL_SHIM_CONFIG=$dir/shim.json bash "$here/containerd_fixture.sh" start "$dir/containerd" || exit 1
 bash "$src/deploy/images/build-busybox-image.sh" "$dir/busybox.tar" "$image" >/dev/null || exit 1
 ctr_ images import "$dir/busybox.tar" >/dev/null || exit 1
