@@ -2,6 +2,7 @@
 #include "fake_agent.h"
 
 #include <poll.h>       /* poll */
+#include <signal.h>     /* SIGPIPE */
 #include <stdio.h>      /* snprintf */
 #include <string.h>     /* memcpy */
 #include <sys/socket.h> /* socket */
@@ -266,6 +267,9 @@ static void *serve(void *arg)
 
 void fake_agent_start(fake_agent_t *f)
 {
+    /* warmpoolctl may exit (--detach) while the script still writes to it:
+     * an EPIPE the script reports, not a SIGPIPE that kills the test */
+    signal(SIGPIPE, SIG_IGN);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->sock_path);
     f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
