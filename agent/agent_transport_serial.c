@@ -11,16 +11,16 @@
  * host that reconnected before its hang-up was seen gets a new Announce. */
 #include "agent_transport.h"
 
-#include <dirent.h>           /* opendir */
-#include <errno.h>            /* errno */
-#include <fcntl.h>            /* open, fcntl */
-#include <linux/netlink.h>    /* sockaddr_nl */
-#include <poll.h>             /* poll */
-#include <stdio.h>            /* snprintf */
-#include <string.h>           /* strcmp */
-#include <sys/epoll.h>        /* EPOLLIN */
-#include <sys/socket.h>       /* socket */
-#include <unistd.h>           /* close, getpid */
+#include <dirent.h>        /* opendir */
+#include <errno.h>         /* errno */
+#include <fcntl.h>         /* open, fcntl */
+#include <linux/netlink.h> /* sockaddr_nl */
+#include <poll.h>          /* poll */
+#include <stdio.h>         /* snprintf */
+#include <string.h>        /* strcmp */
+#include <sys/epoll.h>     /* EPOLLIN */
+#include <sys/socket.h>    /* socket */
+#include <unistd.h>        /* close, getpid */
 
 #include "wp_log.h"
 
@@ -87,8 +87,7 @@ static int serial_open(agent_transport_t *t, wp_error_t *err)
     if (fd < 0)
         return wp_error_errno(err, errno, "open '%s'", t->port_path);
     /* ask for SIGIO before looking at the state, so no change is missed */
-    if (fcntl(fd, F_SETOWN, getpid()) < 0 ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC) < 0) {
+    if (fcntl(fd, F_SETOWN, getpid()) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC) < 0) {
         close(fd);
         return wp_error_errno(err, errno, "enable SIGIO on '%s'", t->port_path);
     }
