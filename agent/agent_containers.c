@@ -139,7 +139,7 @@ agent_containers_t *agent_containers_new(agent_server_t *s, agent_ctx_t *ctx, wp
     m->srv = s;
     m->ctx = ctx;
     const agent_paths_t *p = &ctx->paths;
-    m->crun.bin = p->crun ? p->crun : "/usr/bin/crun";
+    m->crun.bin = p->crun ? p->crun : AGENT_CRUN_BIN;
     m->crun.root = p->crun_root ? p->crun_root : "/run/crun";
     m->bundle_dir = p->bundle_dir ? p->bundle_dir : AGENT_BUNDLE_DIR;
     m->cgroup_root = p->cgroup_root ? p->cgroup_root : "/sys/fs/cgroup";

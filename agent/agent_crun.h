@@ -16,6 +16,9 @@
 
 #include "wp_error.h"
 
+/* where the guest image installs crun */
+#define AGENT_CRUN_BIN "/usr/bin/crun"
+
 typedef struct agent_crun {
     const char *bin;  /* the crun binary */
     const char *root; /* crun --root: its state directory */

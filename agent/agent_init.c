@@ -9,6 +9,7 @@
 #include <string.h>      /* strncmp */
 #include <sys/mount.h>   /* mount */
 #include <sys/stat.h>    /* mkdir */
+#include <sys/statvfs.h> /* statvfs */
 #include <sys/syscall.h> /* SYS_finit_module */
 #include <unistd.h>      /* syscall, dup2, symlink, readlink */
 
@@ -62,6 +63,37 @@ int agent_init_mounts(wp_error_t *err)
         }
     }
     return 0;
+}
+
+int agent_init_readonly_copy(const char *bin, const char *dir, wp_error_t *err)
+{
+    struct statvfs fs;
+    if (statvfs(bin, &fs) < 0)
+        return wp_error_errno(err, errno, "statvfs '%s'", bin);
+    if (fs.f_flag & ST_RDONLY)
+        return 0;
+    const char *base = strrchr(bin, '/');
+    char copy[256];
+    if (snprintf(copy, sizeof(copy), "%s/%s", dir, base ? base + 1 : bin) >= (int)sizeof(copy))
+        return wp_error_set(err, ENAMETOOLONG, "'%s': path too long", dir);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return wp_error_errno(err, errno, "mkdir '%s'", dir);
+    if (mount("ramfs", dir, "ramfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+        return wp_error_errno(err, errno, "mount ramfs on '%s'", dir);
+    if (wp_copy_file(bin, copy, 0755, err) < 0)
+        goto undo;
+    if (mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) {
+        wp_error_errno(err, errno, "remount '%s' read-only", dir);
+        goto undo;
+    }
+    if (mount(copy, bin, NULL, MS_BIND, NULL) < 0) {
+        wp_error_errno(err, errno, "bind '%s' over '%s'", copy, bin);
+        goto undo;
+    }
+    return 0;
+undo:
+    umount2(dir, MNT_DETACH);
+    return -1;
 }
 
 int agent_init_dev_links(const char *dev, wp_error_t *err)

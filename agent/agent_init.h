@@ -48,6 +48,17 @@ int agent_cgroup_subtree_line(const char *available, char *out, size_t len, wp_e
  * subtree of a cgroup that holds processes, and the agent stays in the root. */
 int agent_cgroup_enable(const char *dir, wp_error_t *err);
 
+/* Put the file `bin` on a read-only mount, the path unchanged: copy it
+ * into a ramfs mounted at `dir`, remount that read-only and bind the copy
+ * over `bin`. Nothing to do when `bin` already is on a read-only mount.
+ * Why: crun copies itself into a sealed memfd and re-executes on every
+ * command (its guard against CVE-2019-5736, a container overwriting the
+ * runtime through /proc/PID/exe) unless its binary is on a read-only
+ * mount, where that guard holds without the copy; each crun command then
+ * costs one exec instead of two. A ramfs, not a tmpfs: crun takes any
+ * shmem file for an unsealed memfd whatever the mount says. */
+int agent_init_readonly_copy(const char *bin, const char *dir, wp_error_t *err);
+
 /* finit_module() every path listed in `list`, in order. A module already
  * loaded is fine; any other failure is reported and the rest still load. */
 int agent_init_modules(const char *list, wp_error_t *err);

@@ -16,6 +16,7 @@
 #include <sys/signalfd.h> /* signalfd */
 #include <unistd.h>       /* getpid */
 
+#include "agent_crun.h"
 #include "agent_init.h"
 #include "agent_server.h"
 #include "agent_sys.h"
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
             fatal(&err);
         if (agent_init_modules(AGENT_MODULES_LIST, &err) < 0)
             wp_log_error("agent: %s", err.msg); /* serve anyway: the host learns more */
+        if (agent_init_readonly_copy(AGENT_CRUN_BIN, "/run/readonly", &err) < 0)
+            wp_log_error("agent: %s", err.msg); /* crun still works, at twice the cost */
     }
     char *cmdline = wp_read_file("/proc/cmdline", 65536, NULL, &err);
     agent_options_t opt;

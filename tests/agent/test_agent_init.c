@@ -4,7 +4,8 @@
  * standing in for the port: the master is the host. What of the boot mounts
  * runs without mounting: the cgroup controllers to enable (from the text of
  * cgroup.controllers, and written to a stand-in cgroup directory) and the
- * /dev links (in a temp dir). */
+ * /dev links (in a temp dir). crun's binary put on a read-only ramfs, in a
+ * private mount namespace. */
 #include <criterion/criterion.h>
 #include <errno.h>     /* EINVAL */
 #include <fcntl.h>     /* open */
@@ -13,7 +14,12 @@
 #include <stdio.h>     /* snprintf */
 #include <stdlib.h>    /* posix_openpt */
 #include <sys/epoll.h> /* EPOLLIN */
+#include <sched.h>     /* unshare */
+#include <string.h>    /* memcmp */
+#include <sys/mount.h> /* mount */
 #include <sys/stat.h>  /* mkdir */
+#include <sys/statvfs.h> /* statvfs */
+#include <sys/wait.h>  /* waitpid */
 #include <termios.h>   /* cfmakeraw */
 #include <unistd.h>    /* symlink */
 
@@ -521,4 +527,72 @@ Test(agent_dev_links, a_missing_dev_is_an_error_naming_the_path)
     cr_assert_eq(agent_init_dev_links("/nonexistent-wp-dev", &err), -1);
     cr_assert_eq(err.code, ENOENT, "%s", err.msg);
     cr_assert(strstr(err.msg, "'/nonexistent-wp-dev/ptmx'") != NULL, "%s", err.msg);
+}
+
+/* ---- crun's binary on a read-only mount ---- */
+
+/* In a private mount namespace (a child, so nothing outlives the test): a
+ * "crun" on a tmpfs, as the initramfs has it, put on a read-only ramfs by
+ * agent_init_readonly_copy. Returns the child's findings as a bit mask. */
+enum { RO_SAME = 1, RO_FLAG = 2, RO_EROFS = 4, RO_NO_SEALS = 8, RO_AGAIN = 16 };
+
+static int readonly_copy_in_child(const char *dir)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("tmpfs", dir, "tmpfs", 0, NULL) < 0)
+        return -1;
+    char bin[128], ro[128];
+    snprintf(bin, sizeof(bin), "%s/crun", dir);
+    snprintf(ro, sizeof(ro), "%s/readonly", dir);
+    wp_error_t err = {0};
+    if (wp_write_file_atomic(bin, "#!/bin/sh\n", 10, 0755, &err) < 0)
+        return -1;
+    if (agent_init_readonly_copy(bin, ro, &err) < 0) {
+        fprintf(stderr, "readonly_copy: %s\n", err.msg);
+        return -1;
+    }
+    int found = 0;
+    size_t len = 0;
+    char *text = wp_read_file(bin, 64, &len, &err);
+    if (text != NULL && len == 10 && memcmp(text, "#!/bin/sh\n", 10) == 0)
+        found |= RO_SAME;
+    free(text);
+    struct statvfs fs;
+    if (statvfs(bin, &fs) == 0 && (fs.f_flag & ST_RDONLY))
+        found |= RO_FLAG;
+    if (open(bin, O_WRONLY) < 0 && errno == EROFS)
+        found |= RO_EROFS;
+    int fd = open(bin, O_RDONLY | O_CLOEXEC);
+    /* not shmem: crun's sealed-memfd test must not apply (tmpfs answers it) */
+    if (fd >= 0 && fcntl(fd, F_GET_SEALS) < 0 && errno == EINVAL)
+        found |= RO_NO_SEALS;
+    if (fd >= 0)
+        close(fd);
+    /* a second call finds it read-only and mounts nothing more: one
+     * unmount uncovers the tmpfs file */
+    if (agent_init_readonly_copy(bin, ro, &err) == 0 && umount2(bin, 0) == 0 &&
+        umount2(bin, 0) < 0 && errno == EINVAL)
+        found |= RO_AGAIN;
+    return found;
+}
+
+Test(agent_readonly, the_binary_lands_on_a_read_only_ramfs_with_its_bytes_and_path)
+{
+    char dir[] = "/tmp/wp-ro-XXXXXX"; /* its mounts die with the child's namespace */
+    cr_assert_not_null(mkdtemp(dir));
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(readonly_copy_in_child(dir) & 0xff);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    rmdir(dir);
+    cr_assert(WIFEXITED(status));
+    int found = WEXITSTATUS(status);
+    cr_assert_neq(found, 0xff, "setup failed (see stderr)");
+    cr_expect(found & RO_SAME, "the copy has other bytes");
+    cr_expect(found & RO_FLAG, "statvfs does not say read-only");
+    cr_expect(found & RO_EROFS, "the binary opens for writing");
+    cr_expect(found & RO_NO_SEALS, "the binary is a shmem file (crun would still re-exec)");
+    cr_expect(found & RO_AGAIN, "a second call mounted again");
 }
