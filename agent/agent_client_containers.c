@@ -51,6 +51,18 @@ int agent_client_mount_share(agent_client_t *c, bool *already_mounted, int timeo
     return 0;
 }
 
+int agent_client_warm_up(agent_client_t *c, uint64_t *duration_ns, int timeout_ms, wp_error_t *err)
+{
+    Warmpool__Agent__V1__WarmUpRequest m = WARMPOOL__AGENT__V1__WARM_UP_REQUEST__INIT;
+    REQ(req, WARM_UP, warm_up, m);
+    _cleanup_resp_ resp_t *r = NULL;
+    if (agent_client_simple_call(c, &req, WANT(WARM_UP), &r, timeout_ms, err) < 0)
+        return wp_error_wrap(err, "warm up");
+    if (duration_ns)
+        *duration_ns = r->warm_up->duration_ns;
+    return 0;
+}
+
 int agent_client_create(agent_client_t *c, const char *id, const char *spec_json, bool terminal,
                         bool want_stdin, agent_process_t *out, int timeout_ms, wp_error_t *err)
 {

@@ -45,6 +45,11 @@ typedef struct agent_state {
 /* already_mounted may be NULL. */
 int agent_client_mount_share(agent_client_t *c, bool *already_mounted, int timeout_ms,
                              wp_error_t *err);
+
+/* WarmUp: the agent creates and deletes a throwaway container, so that the
+ * next create in this VM is fast (agent.proto); *duration_ns (optional) its
+ * time in the guest. */
+int agent_client_warm_up(agent_client_t *c, uint64_t *duration_ns, int timeout_ms, wp_error_t *err);
 int agent_client_create(agent_client_t *c, const char *id, const char *spec_json, bool terminal,
                         bool want_stdin, agent_process_t *out, int timeout_ms, wp_error_t *err);
 /* pid may be NULL. */

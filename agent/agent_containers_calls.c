@@ -65,6 +65,20 @@ static int call_mount(agent_containers_t *m, resp_t *resp, wp_error_t *err)
     return 0;
 }
 
+static int call_warm_up(agent_containers_t *m, resp_t *resp, wp_error_t *err)
+{
+    uint64_t ns = 0;
+    if (agent_ctr_warm_up(m, &ns, err) < 0)
+        return -1;
+    Warmpool__Agent__V1__WarmUpResponse *r =
+        RESULT(resp, warm_up, WARM_UP, Warmpool__Agent__V1__WarmUpResponse,
+               WARMPOOL__AGENT__V1__WARM_UP_RESPONSE__INIT, 0);
+    if (r == NULL)
+        return NOMEM("warm up");
+    r->duration_ns = ns;
+    return 0;
+}
+
 typedef struct create_result {
     Warmpool__Agent__V1__CreateContainerResponse create; /* first: the block's address */
     Warmpool__Agent__V1__StdioStreams streams;
@@ -83,7 +97,9 @@ static int call_create(agent_containers_t *m, agent_conn_t *conn,
         return wp_error_set(err, EINVAL, "container id '%s' is not valid", in->id);
     if (agent_find_ctr(m, in->id, NULL) != NULL)
         return wp_error_set(err, EEXIST, "container '%s' exists", in->id);
-    _cleanup_free_ char *spec = agent_spec_prepare(in->spec_json, in->id, in->terminal, err);
+    bool poststart_hooks = false;
+    _cleanup_free_ char *spec =
+        agent_spec_prepare(in->spec_json, in->id, in->terminal, &poststart_hooks, err);
     if (spec == NULL)
         return -1;
     bool already;
@@ -97,6 +113,7 @@ static int call_create(agent_containers_t *m, agent_conn_t *conn,
     snprintf(c->bundle, sizeof(c->bundle), "%s/%s", m->bundle_dir, in->id);
     agent_cgroup_path(m->cgroup_root, in->id, c->cgroup, sizeof(c->cgroup));
     c->oom_wd = -1;
+    c->poststart_hooks = poststart_hooks;
     char config[600], pidfile[600], console[600];
     agent_ctr_path(c, "config.json", config, sizeof(config));
     agent_ctr_path(c, "init.pid", pidfile, sizeof(pidfile));
@@ -150,7 +167,10 @@ static int call_start(agent_containers_t *m, const char *id, resp_t *resp, wp_er
     agent_container_t *c = agent_find_ctr(m, id, err);
     if (c == NULL || agent_proc_allows(c->init, AGENT_OP_START, err) != 0)
         return -1;
-    if (agent_ctr_crun(m, c, (const char *const[]){"start", c->id, NULL}, NULL, err) < 0)
+    int ret = c->poststart_hooks
+                  ? agent_ctr_crun(m, c, (const char *const[]){"start", c->id, NULL}, NULL, err)
+                  : agent_crun_start_direct(&m->crun, c->id, err);
+    if (ret < 0)
         return wp_error_wrap(err, "start container '%s'", id);
     if (c->init->state == AGENT_PROC_CREATED)
         c->init->state = AGENT_PROC_RUNNING;
@@ -466,7 +486,7 @@ static int call_state(agent_containers_t *m, const char *id, resp_t *resp, wp_er
 
 bool agent_containers_handles(const Warmpool__Agent__V1__Request *req)
 {
-    return req->call_case >= REQ(MOUNT_SHARE) && req->call_case <= REQ(CONTAINER_STATE);
+    return req->call_case >= REQ(MOUNT_SHARE) && req->call_case <= REQ(WARM_UP);
 }
 
 void agent_containers_call(agent_containers_t *m, agent_conn_t *c, uint32_t id,
@@ -478,6 +498,9 @@ void agent_containers_call(agent_containers_t *m, agent_conn_t *c, uint32_t id,
     switch (req->call_case) {
     case REQ(MOUNT_SHARE):
         ret = call_mount(m, &resp, err);
+        break;
+    case REQ(WARM_UP):
+        ret = call_warm_up(m, &resp, err);
         break;
     case REQ(CREATE_CONTAINER):
         ret = call_create(m, c, req->create_container, &resp, err);

@@ -1,6 +1,6 @@
 /* agent_containers_impl.h - the manager's insides, shared by the registry
- * (agent_containers.c) and the call handlers (agent_containers_calls.c).
- * Private to those two files; single-threaded (the loop). */
+ * (agent_containers.c), the call handlers (agent_containers_calls.c) and
+ * the warm-up (agent_warm_up.c). Private to those files; single-threaded (the loop). */
 #ifndef AGENT_CONTAINERS_IMPL_H
 #define AGENT_CONTAINERS_IMPL_H
 
@@ -32,6 +32,9 @@ int agent_ctr_crun(agent_containers_t *m, const agent_container_t *c, const char
                    const int stdio[3], wp_error_t *err);
 /* Watch the container's memory.events for OOM kills (best effort). */
 void agent_ctr_oom_watch(agent_containers_t *m, agent_container_t *c);
+/* The WarmUp call (agent_warm_up.c): a throwaway container created and
+ * deleted; *ns its duration. */
+int agent_ctr_warm_up(agent_containers_t *m, uint64_t *ns, wp_error_t *err);
 /* Unlink c, free its processes (streams closed, exits published). */
 void agent_ctr_free(agent_containers_t *m, agent_container_t *c);
 

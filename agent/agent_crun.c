@@ -1,17 +1,19 @@
 /* agent_crun.c - see agent_crun.h. */
 #include "agent_crun.h"
 
-#include <errno.h>      /* errno */
-#include <fcntl.h>      /* open, fcntl */
-#include <jansson.h>    /* json_loads: the spec */
-#include <signal.h>     /* sigprocmask: a clean child */
-#include <stdio.h>      /* snprintf */
-#include <stdlib.h>     /* free */
-#include <string.h>     /* strlen */
-#include <sys/socket.h> /* socket, accept4, recvmsg */
-#include <sys/un.h>     /* sockaddr_un */
-#include <sys/wait.h>   /* waitpid */
-#include <unistd.h>     /* fork, execv */
+#include <errno.h>           /* errno */
+#include <fcntl.h>           /* open, fcntl */
+#include <jansson.h>         /* json_loads: the spec */
+#include <limits.h>          /* PATH_MAX */
+#include <signal.h>          /* sigprocmask: a clean child */
+#include <stdio.h>           /* snprintf */
+#include <stdlib.h>          /* free */
+#include <string.h>          /* strlen */
+#include <sys/personality.h> /* personality */
+#include <sys/socket.h>      /* socket, accept4, recvmsg */
+#include <sys/un.h>          /* sockaddr_un */
+#include <sys/wait.h>        /* waitpid */
+#include <unistd.h>          /* fork, execv */
 
 #include "wp_cleanup.h"
 #include "wp_fs.h"
@@ -49,6 +51,14 @@ static void child_exec(const char *bin, char *const argv[], const int stdio[3])
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
+    /* crun's own address layout fixed: every crun command then runs the
+     * same code at the same addresses, which the emulator translated
+     * already (TCG keeps translations by address; with a layout random
+     * per exec each command translates crun and its libraries afresh,
+     * ~0.3 s). Containers do not inherit it: agent_spec_prepare gives each
+     * spec a linux.personality, which crun sets (clearing this flag)
+     * before it executes the container's process. */
+    personality(ADDR_NO_RANDOMIZE);
     int null = open("/dev/null", O_RDWR);
     for (int i = 0; i < 3; i++) {
         int fd = stdio[i] >= 0 ? stdio[i] : null;
@@ -99,7 +109,8 @@ static char *dump(json_t *root, wp_error_t *err)
     return text;
 }
 
-char *agent_spec_prepare(const char *json, const char *id, bool terminal, wp_error_t *err)
+char *agent_spec_prepare(const char *json, const char *id, bool terminal, bool *poststart_hooks,
+                         wp_error_t *err)
 {
     json_error_t jerr;
     _cleanup_json_ json_t *root = json_loads(json, 0, &jerr);
@@ -114,6 +125,8 @@ char *agent_spec_prepare(const char *json, const char *id, bool terminal, wp_err
         return NULL;
     }
     json_object_set_new(process, "terminal", json_boolean(terminal));
+    json_t *poststart = json_object_get(json_object_get(root, "hooks"), "poststart");
+    *poststart_hooks = json_is_array(poststart) && json_array_size(poststart) > 0;
     json_t *linux_obj = json_object_get(root, "linux");
     if (linux_obj == NULL) {
         linux_obj = json_object();
@@ -122,6 +135,15 @@ char *agent_spec_prepare(const char *json, const char *id, bool terminal, wp_err
     if (!json_is_object(linux_obj)) {
         wp_error_set(err, EINVAL, "spec of '%s': 'linux' is not an object", id);
         return NULL;
+    }
+    /* crun runs with ASLR off (child_exec); "LINUX" turns it back on for
+     * the container. A spec's own personality stays as it is. */
+    if (json_object_get(linux_obj, "personality") == NULL) {
+        json_t *persona = json_pack("{s:s}", "domain", "LINUX");
+        if (persona == NULL || json_object_set_new(linux_obj, "personality", persona) < 0) {
+            wp_error_set(err, ENOMEM, "spec of '%s': personality", id);
+            return NULL;
+        }
     }
     char cgroup[128];
     snprintf(cgroup, sizeof(cgroup), "/warmpool/%s", id);
@@ -140,6 +162,24 @@ char *agent_process_prepare(const char *json, bool terminal, wp_error_t *err)
     }
     json_object_set_new(root, "terminal", json_boolean(terminal));
     return dump(root, err);
+}
+
+int agent_crun_start_direct(const agent_crun_t *c, const char *id, wp_error_t *err)
+{
+    char fifo[PATH_MAX];
+    if (snprintf(fifo, sizeof(fifo), "%s/%s/exec.fifo", c->root, id) >= (int)sizeof(fifo))
+        return wp_error_set(err, ENAMETOOLONG, "container '%s': state path too long", id);
+    /* non-blocking: with no reader (the init is gone) this fails at once
+     * with ENXIO where crun would block */
+    _cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return wp_error_errno(err, errno, "container '%s': open '%s'", id, fifo);
+    if (unlink(fifo) < 0)
+        return wp_error_errno(err, errno, "container '%s': unlink '%s'", id, fifo);
+    static const char zero = 0;
+    if (write(fd, &zero, 1) != 1)
+        return wp_error_errno(err, errno, "container '%s': write to '%s'", id, fifo);
+    return 0;
 }
 
 int agent_read_pid(const char *path, pid_t *out, wp_error_t *err)

@@ -25,15 +25,31 @@ typedef struct agent_crun {
 } agent_crun_t;
 
 /* Run `bin --root R --log LOG args...` (args NULL-terminated, args[0] the
- * command) with stdio[0..2] as its fds 0, 1, 2 (-1: /dev/null) and wait for
- * it. A nonzero exit fails with EIO and the last line crun logged. */
+ * command) with stdio[0..2] as its fds 0, 1, 2 (-1: /dev/null), its
+ * address layout not randomized (ADDR_NO_RANDOMIZE), and wait for it. A nonzero exit fails with EIO
+ * and the last line crun logged. */
 int agent_crun_run(const agent_crun_t *c, const char *log, const char *const *args,
                    const int stdio[3], wp_error_t *err);
 
-/* The OCI spec text with process.terminal set to `terminal` and
- * linux.cgroupsPath to "/warmpool/<id>", as a malloc'd string the caller
- * frees. EINVAL: not JSON, not an object, or no "process" object. */
-char *agent_spec_prepare(const char *json, const char *id, bool terminal, wp_error_t *err);
+/* The OCI spec text with process.terminal set to `terminal`,
+ * linux.cgroupsPath "/warmpool/<id>" and, when it has none,
+ * linux.personality {"domain": "LINUX"} (the container's address layout
+ * random again, see agent_crun_run), as a malloc'd string the caller
+ * frees; *poststart_hooks says whether hooks.poststart lists any. EINVAL:
+ * not JSON, not an object, or no "process" object. */
+char *agent_spec_prepare(const char *json, const char *id, bool terminal, bool *poststart_hooks,
+                         wp_error_t *err);
+
+/* Start a created container the way `crun start` does, without running
+ * crun: its init waits, blocked, to read one byte from the FIFO
+ * <root>/<id>/exec.fifo (crun's state directory; runc has the same
+ * handshake); open it for writing, unlink it, write the byte. Only for a
+ * spec without poststart hooks (crun start runs those) and no notify
+ * socket (the agent never sets one). Why: each crun command is one exec of
+ * a dynamically linked binary, ~0.1 s under TCG, and this is the one on
+ * the path between "created" and the process running. ENXIO: no reader,
+ * the init died; ENOENT: no FIFO (not created, or started already). */
+int agent_crun_start_direct(const agent_crun_t *c, const char *id, wp_error_t *err);
 /* The same for an exec's process object (terminal set). */
 char *agent_process_prepare(const char *json, bool terminal, wp_error_t *err);
 

@@ -77,6 +77,7 @@ struct agent_container {
     agent_proc_t *execs;
     int oom_wd; /* inotify watch of memory.events, -1 when none */
     uint64_t oom_kills;
+    bool poststart_hooks; /* the spec has some: `crun start` runs them */
 };
 
 /* The errno refusing op in p's state, 0 when legal; err says why. */

@@ -59,7 +59,8 @@ static void record_task(shim_t *s, shim_task_t *t)
         wp_log_warn("task %s: %s (a crash would leave its lease to warmpoold)", t->id, err.msg);
 }
 
-/* Undo a task's host side: share binds, rootfs, record. */
+/* Undo a task's host side: share binds, rootfs. Its record (the lease, for
+ * `delete` after a crash) goes separately, once the lease is handled. */
 static void task_unprepare(shim_t *s, shim_task_t *t)
 {
     wp_error_t err = {0};
@@ -71,12 +72,12 @@ static void task_unprepare(shim_t *s, shim_task_t *t)
     if (t->rootfs_mounted && shim_rootfs_unmount(rootfs, &err) < 0)
         wp_log_warn("task %s: %s", t->id, err.msg);
     t->rootfs_mounted = false;
-    shim_record_remove(t->bundle, NULL);
 }
 
-static void release_vm_if_idle(shim_t *s)
+/* Give the VM back (warmpoold destroys it). */
+static void release_vm(shim_t *s)
 {
-    if (s->tasks != NULL || !s->have_vm)
+    if (!s->have_vm)
         return;
     wp_error_t err = {0};
     if (shim_vm_release(&s->vm, &err) < 0)
@@ -131,6 +132,7 @@ static int create_task(shim_t *s, shim_task_t *t,
     json_auto_t *spec = json_load_file(path, 0, &jerr);
     if (spec == NULL)
         return wp_error_set(err, EINVAL, "bundle spec '%s': %s", path, jerr.text);
+    int64_t t0 = wp_now_mono_ns(), t_vm = t0, t_mounted, t_shared;
     if (!s->have_vm) {
         const char *tpl = template_for(s, spec);
         if (shim_vm_acquire(&s->vm, &s->cfg, tpl, err) < 0)
@@ -140,15 +142,18 @@ static int create_task(shim_t *s, shim_task_t *t,
         agent_client_on_stream(s->vm.agent, shim_io_early_sink, s->early);
         wp_log_info("sandbox %s: VM %s of template '%s' (%s)", s->id, s->vm.lease.vm.id, tpl,
                     s->vm.lease.hit ? "warm" : "cloned on demand");
+        t_vm = wp_now_mono_ns();
     }
     if (mount_rootfs(t, req, err) < 0)
         return -1;
+    t_mounted = wp_now_mono_ns();
     record_task(s, t);
     char rootfs[PATH_MAX + 8];
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", t->bundle);
     if (agent_share_prepare(s->vm.lease.vm.shared_dir, t->id, rootfs, spec, err) < 0)
         return -1;
     t->share_bound = true;
+    t_shared = wp_now_mono_ns();
     _cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
     if (text == NULL)
         return wp_error_set(err, ENOMEM, "encode the spec");
@@ -158,6 +163,11 @@ static int create_task(shim_t *s, shim_task_t *t,
                             SHIM_AGENT_CALL_MS, err) < 0)
         return -1;
     p->pid = ap.pid;
+    /* where a Create's time goes (containerd -debug passes -debug to shims) */
+    wp_log_debug("task %s: VM %.1f ms, rootfs mounted %.1f ms, shared %.1f ms, created in the "
+                 "VM %.1f ms",
+                 t->id, (double)(t_vm - t0) / 1e6, (double)(t_mounted - t_vm) / 1e6,
+                 (double)(t_shared - t_mounted) / 1e6, (double)(wp_now_mono_ns() - t_shared) / 1e6);
     p->io = shim_io_open(s->vm.agent, s->early, &ap, req->stdin, req->stdout, req->stderr, err);
     if (p->io == NULL) {
         agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS, NULL);
@@ -198,8 +208,10 @@ static void task_create(void *opaque, ttrpc_call_t *call, const uint8_t *payload
         wp_error_wrap(&err, "create task %s", req->id);
         if (s->have_vm)
             task_unprepare(s, t);
+        if (s->tasks == t && t->next == NULL)
+            release_vm(s);
+        shim_record_remove(t->bundle, NULL);
         shim_task_free(s, t);
-        release_vm_if_idle(s);
         return reply_err(call, &err);
     }
     publish_create(s, req, t->procs->pid);
@@ -380,11 +392,21 @@ static void task_delete(void *opaque, ttrpc_call_t *call, const uint8_t *payload
         shim_proc_remove(p);
         return;
     }
-    if (s->vm.agent != NULL &&
+    /* The VM's last task: releasing the VM (warmpoold destroys it) ends
+     * every process and mount in the guest, so the guest's own delete
+     * (`crun delete`, ~0.2 s under TCG) would be wasted; the VM goes first,
+     * before the reply, so that nothing of the task outlives it. */
+    bool last = s->tasks == t && t->next == NULL;
+    if (!last && s->vm.agent != NULL &&
         agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS, &err) <
             0 &&
         err.code != ENOENT)
         wp_log_warn("task %s: %s", t->id, err.msg);
+    /* as runc's shim: the rootfs is unmounted before the reply */
+    task_unprepare(s, t);
+    if (last)
+        release_vm(s);
+    shim_record_remove(t->bundle, NULL);
     Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
     Containerd__Task__V2__Timestamp ts;
     shim_timestamp(&ts, p->exited_at_ns);
@@ -394,10 +416,8 @@ static void task_delete(void *opaque, ttrpc_call_t *call, const uint8_t *payload
     ev.exited_at = &ts;
     ev.id = t->id;
     reply_deleted(call, p);
-    task_unprepare(s, t);
     shim_events_publish(s->events, "/tasks/delete", &ev.base); /* ev points into t */
     shim_task_free(s, t);
-    release_vm_if_idle(s);
 }
 
 /* ---- Connect, Shutdown ---- */
@@ -433,9 +453,11 @@ void shim_task_teardown(shim_t *s)
         if (s->vm.agent)
             agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS, NULL);
         task_unprepare(s, t);
+        if (t->next == NULL)
+            release_vm(s);
+        shim_record_remove(t->bundle, NULL);
         shim_task_free(s, t);
     }
-    release_vm_if_idle(s);
 }
 
 int shim_task_register(shim_t *s, wp_error_t *err)

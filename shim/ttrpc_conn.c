@@ -11,7 +11,8 @@
 #include <sys/socket.h> /* send, MSG_NOSIGNAL */
 #include <unistd.h>     /* read, close */
 
-#include "wp_log.h" /* wp_log_warn, wp_log_debug */
+#include "wp_log.h"  /* wp_log_warn, wp_log_debug */
+#include "wp_time.h" /* wp_now_mono_ns */
 
 #define READ_CHUNK  (64u << 10)
 #define RBUF_RETAIN (1u << 20) /* a read buffer grown past this is freed when empty */
@@ -193,7 +194,8 @@ static void dispatch(struct ttrpc_conn *c, uint32_t stream_id, const uint8_t *p,
         ttrpc_conn_respond(c, stream_id, TTRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
         return;
     }
-    *call = (ttrpc_call_t){.conn = c, .stream_id = stream_id, .req = req};
+    *call = (ttrpc_call_t){
+        .conn = c, .stream_id = stream_id, .req = req, .received_ns = wp_now_mono_ns()};
     ttrpc_conn_ref(c);
     ttrpc_server_t *s = c->server;
     call->next = s->calls;
@@ -244,6 +246,8 @@ void ttrpc_call_reply(ttrpc_call_t *call, enum ttrpc_code code, const char *mess
                       const uint8_t *payload, size_t len)
 {
     ttrpc_conn_respond(call->conn, call->stream_id, code, message, payload, len);
+    wp_log_debug("ttrpc: %s/%s answered %d after %.1f ms", call->req->service, call->req->method,
+                 (int)code, (double)(wp_now_mono_ns() - call->received_ns) / 1e6);
     ttrpc_call_free(call);
 }
 

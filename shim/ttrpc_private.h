@@ -57,6 +57,7 @@ struct ttrpc_call {
     struct ttrpc_conn *conn;
     uint32_t stream_id;
     Ttrpc__Request *req;            /* owns method, metadata and payload */
+    int64_t received_ns;            /* monotonic: the call's time, logged at debug */
     struct ttrpc_call *prev, *next; /* the server's unanswered calls */
 };
 

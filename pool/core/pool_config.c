@@ -57,6 +57,7 @@ pool_config_t *pool_config_defaults(wp_error_t *err)
     }
     cfg->refill_concurrency = POOL_DEFAULT_CONCURRENCY;
     cfg->share_mount_at_clone = true;
+    cfg->warm_up = true;
     if (set_str(&cfg->runtime_dir, POOL_DEFAULT_RUNTIME_DIR, err) < 0 ||
         set_str(&cfg->state_dir, POOL_DEFAULT_STATE_DIR, err) < 0 ||
         set_str(&cfg->store_dir, POOL_DEFAULT_STORE_DIR, err) < 0 ||
@@ -293,14 +294,20 @@ static int parse_top(const json_t *root, pool_config_t *cfg, wp_error_t *err)
                 cfg->share_mount_at_clone = false;
             else
                 ret = wp_error_set(err, EINVAL, "share_mount: want \"clone\" or \"first_call\"");
+        } else if (strcmp(key, "warm_up") == 0) {
+            if (json_is_boolean(v))
+                cfg->warm_up = json_is_true(v);
+            else
+                ret = wp_error_set(err, EINVAL, "warm_up: want true or false");
         } else if (strcmp(key, "templates") == 0)
             ret = parse_templates(v, cfg, err);
         else
-            return wp_error_set(err, EINVAL,
-                                "%s: unknown key (known: runtime_dir, state_dir, store_dir, "
-                                "memory_dir, api_socket, metrics_address, refill_concurrency, "
-                                "log_level, qemu_binary, libvirt_uri, share_mount, templates)",
-                                key);
+            return wp_error_set(
+                err, EINVAL,
+                "%s: unknown key (known: runtime_dir, state_dir, store_dir, "
+                "memory_dir, api_socket, metrics_address, refill_concurrency, "
+                "log_level, qemu_binary, libvirt_uri, share_mount, warm_up, templates)",
+                key);
         if (ret < 0)
             return ret;
     }

@@ -77,6 +77,12 @@ typedef struct pool_config {
      * share once ready, off the acquire path; false ("first_call"): the
      * first container call of the lease does */
     bool share_mount_at_clone;
+    /* true ("warm_up": true, the default): each clone made for a pool
+     * creates and deletes a throwaway container before it counts as warm,
+     * so that the lease's first container is created several times faster
+     * (factory_clone_options_t.warm_up); clones made for a waiting acquire
+     * skip it */
+    bool warm_up;
     size_t n_templates;
     pool_template_config_t *templates;
 } pool_config_t;

@@ -40,6 +40,7 @@ typedef struct open_template {
 struct pool_factory_source {
     factory_t *f;
     bool mount_share;     /* factory_clone_options_t.mount_share */
+    bool warm_up;         /* factory_clone_options_t.warm_up, for refills */
     pthread_mutex_t lock; /* guards templates */
     open_template_t *templates;
 };
@@ -162,7 +163,10 @@ static int src_clone(void *self, const char *template_name, int64_t deadline_ns,
                      pool_vm_info_t *info, pool_source_vm_t **out, wp_error_t *err)
 {
     pool_factory_source_t *s = self;
-    factory_clone_options_t opt = {.id_prefix = SOURCE_ID_PREFIX, .mount_share = s->mount_share};
+    /* no deadline: a refill, ahead of demand (a waiting acquire has one) */
+    factory_clone_options_t opt = {.id_prefix = SOURCE_ID_PREFIX,
+                                   .mount_share = s->mount_share,
+                                   .warm_up = s->warm_up && deadline_ns == 0};
     if (deadline_ns > 0) {
         double left = wp_ms_between(wp_now_mono_ns(), deadline_ns);
         if (left <= 0)
@@ -322,7 +326,8 @@ static const pool_source_ops_t factory_source_ops = {
     .exit_fd = src_exit_fd,
 };
 
-pool_factory_source_t *pool_factory_source_new(factory_t *f, bool mount_share, wp_error_t *err)
+pool_factory_source_t *pool_factory_source_new(factory_t *f, bool mount_share, bool warm_up,
+                                               wp_error_t *err)
 {
     pool_factory_source_t *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -331,6 +336,7 @@ pool_factory_source_t *pool_factory_source_new(factory_t *f, bool mount_share, w
     }
     s->f = f;
     s->mount_share = mount_share;
+    s->warm_up = warm_up;
     pthread_mutex_init(&s->lock, NULL);
     return s;
 }

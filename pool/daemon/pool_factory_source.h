@@ -13,8 +13,11 @@
 typedef struct pool_factory_source pool_factory_source_t;
 
 /* mount_share: each clone mounts its 9p share once ready (config
- * share_mount "clone"), else the lease's first container call does. */
-pool_factory_source_t *pool_factory_source_new(factory_t *f, bool mount_share, wp_error_t *err);
+ * share_mount "clone"), else the lease's first container call does.
+ * warm_up: each refill clone creates and deletes a throwaway container
+ * before it is warm (config warm_up); clones for a waiting acquire do not. */
+pool_factory_source_t *pool_factory_source_new(factory_t *f, bool mount_share, bool warm_up,
+                                               wp_error_t *err);
 void pool_factory_source_free(pool_factory_source_t *s);
 /* The pool_source_t to hand to pool_open (borrows s). */
 pool_source_t pool_factory_source(pool_factory_source_t *s);

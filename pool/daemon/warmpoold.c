@@ -145,7 +145,8 @@ static int start(daemon_state_t *d, const daemon_options_t *o, wp_error_t *err)
     d->factory = factory_open(&fc, err);
     if (d->factory == NULL)
         return -1;
-    d->source = pool_factory_source_new(d->factory, d->cfg->share_mount_at_clone, err);
+    d->source =
+        pool_factory_source_new(d->factory, d->cfg->share_mount_at_clone, d->cfg->warm_up, err);
     if (d->source == NULL)
         return -1;
     pool_options_t po = {.config = d->cfg, .source = pool_factory_source(d->source)};

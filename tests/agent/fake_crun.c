@@ -4,10 +4,12 @@
  * host process:
  *   [--root R] [--log L] [--log-format F] COMMAND ...
  *   create [--no-pivot] --bundle B --pid-file P [--console-socket S] ID
- *       forks the init: it waits on R/ID/fifo until `start`, then execs
+ *       forks the init: it waits on R/ID/exec.fifo (as crun's does) until
+ *       `start` or the agent writes a byte there, then execs
  *       B/config.json's process.args with the stdio crun was given (or a
  *       new pty whose master went over S); writes its pid to P and R/ID/pid
- *   start ID                 opens the fifo: the init goes on
+ *   start ID                 writes to the fifo: the init goes on; notes
+ *                            it in R/ID/started-by-crun
  *   exec --detach --process F --pid-file P [--console-socket S] ID
  *   kill [--all] ID SIG      kill(pid) or, --all, its process group
  *   pause|resume ID          SIGSTOP|SIGCONT to the group
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -108,9 +111,14 @@ static char **process_args(json_t *process)
     return argv;
 }
 
-/* Fork the process; the child waits on fifo (if any) and execs. Returns its pid. */
+/* Fork the process; the child waits on fifo (if any) and execs. Returns its
+ * pid. As crun, the read end is open before create returns (non-blocking,
+ * so a writer never waits for the child). */
 static pid_t spawn(json_t *process, const char *console, const char *fifo)
 {
+    int fifo_fd = fifo != NULL ? open(fifo, O_RDONLY | O_NONBLOCK) : -1;
+    if (fifo != NULL && fifo_fd < 0)
+        die("open '%s': %s", fifo, strerror(errno));
     char **argv = process_args(process);
     bool terminal = json_is_true(json_object_get(process, "terminal"));
     int master = -1, slave = -1;
@@ -137,12 +145,17 @@ static pid_t spawn(json_t *process, const char *console, const char *fifo)
             dup2(slave, i);
         close(slave);
     }
-    if (fifo != NULL) {
-        int fd = open(fifo, O_RDONLY);
+    if (fifo_fd >= 0) {
         char c;
-        if (fd < 0 || read(fd, &c, 1) != 1)
+        ssize_t n;
+        do { /* poll blocks until a writer wrote (or left: 0, an error) */
+            struct pollfd pfd = {.fd = fifo_fd, .events = POLLIN};
+            poll(&pfd, 1, -1);
+            n = read(fifo_fd, &c, 1);
+        } while (n < 0 && errno == EAGAIN);
+        if (n != 1)
             _exit(120);
-        close(fd);
+        close(fifo_fd);
     }
     execvp(argv[0], argv);
     _exit(127);
@@ -221,7 +234,7 @@ int main(int argc, char **argv)
             die("container '%s': %s", id, strerror(errno));
         snprintf(path, sizeof(path), "%s/config.json", bundle);
         json_t *spec = load(path);
-        state_path(path, id, "fifo");
+        state_path(path, id, "exec.fifo");
         if (mkfifo(path, 0600) < 0)
             die("mkfifo: %s", strerror(errno));
         pid_t pid = spawn(json_object_get(spec, "process"), console, path);
@@ -232,12 +245,14 @@ int main(int argc, char **argv)
     }
     pid_t pid = read_pid(id);
     if (strcmp(cmd, "start") == 0) {
-        state_path(path, id, "fifo");
+        state_path(path, id, "exec.fifo");
         int fd = open(path, O_WRONLY);
         if (fd < 0 || write(fd, "x", 1) != 1)
             die("start '%s': %s", id, strerror(errno));
         close(fd);
         unlink(path);
+        state_path(path, id, "started-by-crun");
+        write_text(path, "1");
     } else if (strcmp(cmd, "exec") == 0) {
         if (!detach || process == NULL || pidfile == NULL)
             die("exec wants --detach, --process and --pid-file");
@@ -260,12 +275,12 @@ int main(int argc, char **argv)
         else if (kill(pid, 0) == 0 && strcmp(cmd, "delete") == 0) {
             /* a zombie still answers kill(0); the agent deletes only reaped inits */
         }
-        state_path(path, id, "fifo");
-        unlink(path);
-        state_path(path, id, "pid");
-        unlink(path);
-        state_path(path, id, "resources.json");
-        unlink(path);
+        static const char *const state_files[] = {"exec.fifo", "pid", "resources.json",
+                                                  "started-by-crun"};
+        for (size_t k = 0; k < sizeof(state_files) / sizeof(state_files[0]); k++) {
+            state_path(path, id, state_files[k]);
+            unlink(path);
+        }
         if (rmdir(dir) < 0)
             die("rmdir '%s': %s", dir, strerror(errno));
     } else if (strcmp(cmd, "state") == 0) {

@@ -449,6 +449,12 @@ Warmpool__Agent__V1__Request *c_delete(call_t *c, const char *id, bool force)
     return &c->req;
 }
 
+Warmpool__Agent__V1__Request *c_warm_up(call_t *c)
+{
+    CALL(c, WARM_UP, warm_up, warmpool__agent__v1__warm_up_request__init);
+    return &c->req;
+}
+
 Warmpool__Agent__V1__Request *c_state(call_t *c, const char *id)
 {
     CALL(c, CONTAINER_STATE, container_state, warmpool__agent__v1__container_state_request__init);

@@ -105,6 +105,7 @@ typedef struct call {
         Warmpool__Agent__V1__DeleteContainerRequest delete_container;
         Warmpool__Agent__V1__ContainerStateRequest container_state;
         Warmpool__Agent__V1__MountShareRequest mount_share;
+        Warmpool__Agent__V1__WarmUpRequest warm_up;
         Warmpool__Agent__V1__PingRequest ping;
     } u;
     char json[2048];
@@ -129,6 +130,7 @@ Warmpool__Agent__V1__Request *c_update(call_t *c, const char *id, const char *js
 Warmpool__Agent__V1__Request *c_delete_process(call_t *c, const char *id, const char *eid);
 Warmpool__Agent__V1__Request *c_delete(call_t *c, const char *id, bool force);
 Warmpool__Agent__V1__Request *c_state(call_t *c, const char *id);
+Warmpool__Agent__V1__Request *c_warm_up(call_t *c);
 Warmpool__Agent__V1__Request *c_mount(call_t *c);
 Warmpool__Agent__V1__Request *c_ping(call_t *c, uint64_t token);
 

@@ -4,6 +4,7 @@
  * stream rules on every frame: output within the credit window and in
  * chunks, nothing after EOF, every output EOF before the exit event. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "agent_protocol.h"
 #include "host.h"
+#include "wp_cleanup.h"
 #include "wp_fs.h"
 #include "wp_id.h"
 #include "wp_time.h"
@@ -446,4 +448,74 @@ Test(agent_containers, a_host_leaving_mid_output_leaves_the_process_to_finish)
     call_t c;
     cr_assert_eq(wait_status(&host, "d", "", NULL), 4, "the output was drained and discarded");
     FREE(host_call(&host, c_delete(&c, "d", false), 0));
+}
+
+/* Start writes the exec FIFO itself unless the spec has poststart hooks,
+ * which only `crun start` runs (the fake notes its start in the state dir). */
+static bool started_by_crun(const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s/started-by-crun", env.crun_root, id);
+    return access(path, F_OK) == 0;
+}
+
+Test(agent_containers, start_needs_crun_only_for_poststart_hooks)
+{
+    run(&host, "direct", "echo direct", false, false);
+    cr_assert_eq(host_await_exit(&host, "direct", "")->exit_status, 0);
+    cr_assert_not(started_by_crun("direct"), "no hooks: the agent wrote the FIFO");
+
+    const char *spec = "{\"ociVersion\":\"1.0.2\",\"process\":{\"terminal\":false,\"cwd\":\"/\","
+                       "\"args\":[\"/bin/sh\",\"-c\",\"exit 4\"]},\"root\":{\"path\":\"rootfs\"},"
+                       "\"hooks\":{\"poststart\":[{\"path\":\"/bin/true\"}]}}";
+    call_t c;
+    FREE(host_call(&host, c_create_spec(&c, "hooked", spec), 0));
+    FREE(host_call(&host, c_start(&c, "hooked"), 0));
+    cr_assert_eq(host_await_exit(&host, "hooked", "")->exit_status, 4);
+    cr_assert(started_by_crun("hooked"), "poststart hooks: crun start ran");
+
+    /* started once: the FIFO is gone, a second start is refused, nothing changes */
+    expect_error(&host, c_start(&c, "direct"), EINVAL);
+    cr_assert_str_eq(state_of(&host, "direct"), "stopped");
+    FREE(host_call(&host, c_delete(&c, "direct", false), 0));
+    FREE(host_call(&host, c_delete(&c, "hooked", false), 0));
+}
+
+/* ---- WarmUp ---- */
+
+static size_t entries(const char *dir)
+{
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+Test(agent_containers, warm_up_creates_and_deletes_a_container_and_leaves_nothing)
+{
+    size_t bundles = entries(env.bundles), states = entries(env.crun_root);
+    call_t c;
+    resp_t *r = host_call(&host, c_warm_up(&c), 0);
+    cr_assert_not_null(r->warm_up);
+    cr_assert_gt(r->warm_up->duration_ns, 0);
+    FREE(r);
+    cr_assert_eq(entries(env.bundles), bundles, "a bundle is left");
+    cr_assert_eq(entries(env.crun_root), states, "crun state is left");
+    /* and the agent serves containers as before, its spec with the persona */
+    run(&host, "after", "echo fine", false, false);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/after/config.json", env.bundles);
+    wp_error_t err = {0};
+    _cleanup_free_ char *spec = wp_read_file(path, 1 << 20, NULL, &err);
+    cr_assert_not_null(spec, "%s", err.msg);
+    cr_assert_not_null(strstr(spec, "\"personality\":{\"domain\":\"LINUX\"}"),
+                       "crun gets linux.personality (ASLR back on in the container): %s", spec);
+    cr_assert_eq(host_await_exit(&host, "after", "")->exit_status, 0);
+    FREE(host_call(&host, c_delete(&c, "after", false), 0));
+    /* twice in a row is fine: nothing of the first is in the way */
+    FREE(host_call(&host, c_warm_up(&c), 0));
 }

@@ -9,7 +9,9 @@
 #   (io.containerd.warmpool.v2) and restates the runc runtime: containerd
 #   1.6.20 fails to load the CRI plugin when a runtimes table names another
 #   runtime but not runc. The environment (WARMPOOL_SHIM_CONFIG, say) passes
-#   to containerd and from it to shims. Waits for the socket (10 s).
+#   to containerd and from it to shims. WP_CONTAINERD_DEBUG=1: containerd
+#   logs at debug and passes -debug to shims (their per-call timings land
+#   in DIR/containerd.log). Waits for the socket (10 s).
 # restart: stops only containerd (its shims run on) and starts it again on
 #   the same directories, as an upgrade or a crash of containerd would.
 # stop: kills exactly the containerd it started (TERM, then KILL), every
@@ -28,6 +30,9 @@ start() {
     echo "state = \"$dir/state\""
     if [ "${WP_CONTAINERD_CRI:-0}" != 1 ]; then
       echo 'disabled_plugins = ["io.containerd.grpc.v1.cri"]'
+    fi
+    if [ "${WP_CONTAINERD_DEBUG:-0}" = 1 ]; then
+      printf '[debug]\n  level = "debug"\n'
     fi
     echo '[grpc]'
     echo "  address = \"$dir/containerd.sock\""

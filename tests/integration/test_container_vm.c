@@ -212,6 +212,30 @@ Test(container_vm, echo_exit_codes_and_delete_leave_nothing)
     vm_destroy_checked(vm);
 }
 
+/* The WarmUp call leaves nothing (a container of the same id-space still
+ * works) and crun's fixed layout does not reach the container: its
+ * processes run with ASLR (personality 0, not ADDR_NO_RANDOMIZE 0040000). */
+Test(container_vm, warm_up_then_containers_keep_their_aslr)
+{
+    factory_vm_t *vm = vm_clone(NULL);
+    wp_error_t err = {0};
+    uint64_t ns = 0;
+    cr_assert_eq(agent_client_warm_up(vm->agent, &ns, 60000, &err), 0, "%s", err.msg);
+    cr_assert_gt(ns, 0);
+    capture_t c = {0};
+    agent_exit_t ex = run(vm, "persona",
+                          (char *[]){"/bin/sh", "-c",
+                                     "cat /proc/self/personality; cat /proc/sys/kernel/"
+                                     "randomize_va_space",
+                                     NULL},
+                          NULL, 0, &c);
+    cr_assert_eq(ex.exit_status, 0, "%s", c.err ? c.err : "");
+    cr_assert_str_eq(c.out ? c.out : "", "00000000\n2\n");
+    delete_checked(vm, "persona");
+    capture_free(&c);
+    vm_destroy_checked(vm);
+}
+
 Test(container_vm, stdin_through_cat_is_byte_exact)
 {
     factory_vm_t *vm = vm_clone(NULL);

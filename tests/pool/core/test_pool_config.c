@@ -103,6 +103,20 @@ Test(config, share_mount_is_clone_by_default_or_first_call)
     pool_config_free(c);
 }
 
+Test(config, warm_up_is_on_by_default_and_a_boolean)
+{
+    wp_error_t err = {0};
+    pool_config_t *c = pool_config_parse("{}", "<t>", &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert(c->warm_up, "refill clones warm up unless told otherwise");
+    pool_config_free(c);
+    c = pool_config_parse("{\"warm_up\": false}", "<t>", &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_not(c->warm_up);
+    pool_config_free(c);
+    bad("{\"warm_up\": \"yes\"}", "warm_up", "true or false");
+}
+
 Test(config, unknown_keys_are_rejected_by_name)
 {
     bad("{\"refil_concurrency\": 2}", "refil_concurrency", "unknown key");
