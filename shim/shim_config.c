@@ -18,18 +18,29 @@ static int take_string(json_t *v, const char *key, char *out, size_t len, const 
     return 0;
 }
 
-int shim_config_load(shim_config_t *cfg, wp_error_t *err)
+static void defaults(shim_config_t *cfg)
 {
     *cfg = (shim_config_t){.acquire_timeout_s = 300};
     snprintf(cfg->template_name, sizeof(cfg->template_name), "%s", SHIM_DEFAULT_TEMPLATE);
     snprintf(cfg->socket_dir, sizeof(cfg->socket_dir), "%s", SHIM_DEFAULT_SOCKET_DIR);
+}
+
+int shim_config_load(shim_config_t *cfg, wp_error_t *err)
+{
     const char *path = getenv(SHIM_CONFIG_ENV);
-    bool named = path != NULL && path[0] != '\0';
-    if (!named) {
+    if (path == NULL || path[0] == '\0') {
         path = SHIM_CONFIG_PATH;
-        if (access(path, F_OK) < 0 && errno == ENOENT)
+        if (access(path, F_OK) < 0 && errno == ENOENT) {
+            defaults(cfg);
             return 0;
+        }
     }
+    return shim_config_load_file(cfg, path, err);
+}
+
+int shim_config_load_file(shim_config_t *cfg, const char *path, wp_error_t *err)
+{
+    defaults(cfg);
     json_error_t jerr;
     json_auto_t *root = json_load_file(path, 0, &jerr);
     if (root == NULL)

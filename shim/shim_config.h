@@ -9,7 +9,9 @@
  *                      SHIM_TEMPLATE_ANNOTATION on the sandbox's spec wins)
  *   acquire_timeout_s  how long a pool miss may wait for a clone (300)
  *   socket_dir         where shims listen (SHIM_DEFAULT_SOCKET_DIR)
- */
+ *
+ * A sandbox whose runtime options name a config file (ConfigPath, see
+ * shim_options.h) takes that file instead, for all it serves. */
 #ifndef SHIM_CONFIG_H
 #define SHIM_CONFIG_H
 
@@ -33,5 +35,8 @@ typedef struct shim_config {
 
 /* Defaults, then the file. */
 int shim_config_load(shim_config_t *cfg, wp_error_t *err);
+/* Defaults, then the file at path, which must exist (a runtime's
+ * ConfigPath option: shim_options.h). */
+int shim_config_load_file(shim_config_t *cfg, const char *path, wp_error_t *err);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "agent_share.h"
 #include "shim_events.pb-c.h"
+#include "shim_options.h"
 #include "shim_rootfs.h"
 #include "shim_task_internal.h"
 #include "wp_cleanup.h"
@@ -134,6 +135,11 @@ static int create_task(shim_t *s, shim_task_t *t,
         return wp_error_set(err, EINVAL, "bundle spec '%s': %s", path, jerr.text);
     int64_t t0 = wp_now_mono_ns(), t_vm = t0, t_mounted, t_shared;
     if (!s->have_vm) {
+        /* the sandbox's runtime may name a config file of its own */
+        char cfg_path[PATH_MAX];
+        int named = shim_options_config_path(req->options, cfg_path, sizeof(cfg_path), err);
+        if (named < 0 || (named == 1 && shim_config_load_file(&s->cfg, cfg_path, err) < 0))
+            return -1;
         const char *tpl = template_for(s, spec);
         if (shim_vm_acquire(&s->vm, &s->cfg, tpl, err) < 0)
             return -1;

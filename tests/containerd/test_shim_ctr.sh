@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_shim_ctr.sh VM_ROOT WARMPOOLD WARMPOOLCTL SHIM - containerd runs
 # tasks in warm VMs through containerd-shim-warmpool-v2, driven by ctr as
-# a user would: output, exit statuses, stdin piped in (with its EOF), a
+# a user would: output, exit statuses, runtime options (ConfigPath), stdin
+# piped in (with its EOF), a
 # terminal, exec, kill, ps, metrics, pause/resume, a pool miss, containerd
 # and warmpoold restarted under a running task; then a shim killed with -9
 # mid-task, cleaned up by containerd's `delete`. After each: no lease,
@@ -56,6 +57,20 @@ expect_eq "stderr" "$(run t-err sh -c 'echo oops >&2' 2>&1)" "oops"
 big=$(run t-big sh -c 'yes warm | head -n 200000' | wc -l)
 expect_eq "all output before the exit (200000 lines)" "$big" 200000
 expect_clean "run"
+
+# ---- runtime options: a ConfigPath names the shim's configuration ----
+# (containerd sends runtimeoptions.v1.Options; here through ctr)
+sed 's/"template": *"[^"]*"/"template": "no-such-template"/' "$dir/shim.json" >"$dir/shim-other.json"
+out=$(timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" run --rm \
+  --runtime "$shim" --runtime-config-path "$dir/shim-other.json" "$image" t-opt true 2>&1)
+case $out in
+  *no-such-template*) echo "ok: ConfigPath's file is the sandbox's configuration" ;;
+  *) fail "ConfigPath naming template no-such-template ran anyway: $out" ;;
+esac
+expect_eq "ConfigPath naming the pool's template" "$(timeout 120 ctr --address \
+  "$dir/containerd/containerd.sock" --namespace "$ns" run --rm --runtime "$shim" \
+  --runtime-config-path "$dir/shim.json" "$image" t-opt2 echo configured)" "configured"
+expect_clean "runtime options"
 
 # ---- stdin: piped data and its EOF ----
 expect_eq "stdin through cat" "$(printf 'abc\ndef\n' | run t-cat cat)" "$(printf 'abc\ndef')"

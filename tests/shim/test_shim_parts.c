@@ -13,6 +13,7 @@
 
 #include "shim.h"
 #include "shim_cmd.h"
+#include "shim_options.h"
 #include "shim_rootfs.h"
 #include "wp_fs.h"
 
@@ -97,6 +98,65 @@ Test(shim_config, the_file_sets_what_it_names_and_refuses_what_it_does_not_know)
     setenv(SHIM_CONFIG_ENV, "/nonexistent/shim.json", 1);
     cr_assert_eq(shim_config_load(&cfg, &err), -1, "a named file that is missing is an error");
     unsetenv(SHIM_CONFIG_ENV);
+}
+
+/* runtimeoptions.v1.Options packed: type_url 1 and config_path 2, strings */
+static size_t pack_options(uint8_t *buf, const char *path)
+{
+    size_t n = 0, len = strlen(path);
+    buf[n++] = 0x12; /* field 2, length-delimited */
+    buf[n++] = (uint8_t)len;
+    memcpy(buf + n, path, len);
+    return n + len;
+}
+
+Test(shim_options, config_path_from_runtimeoptions_and_nothing_from_other_types)
+{
+    uint8_t buf[128];
+    char path[256] = "unchanged";
+    wp_error_t err = {0};
+    Containerd__Task__V2__Any any = CONTAINERD__TASK__V2__ANY__INIT;
+    cr_assert_eq(shim_options_config_path(NULL, path, sizeof(path), &err), 0);
+    any.type_url = "containerd.runc.v1.Options"; /* runc's: not ours to read */
+    any.value.data = buf;
+    any.value.len = pack_options(buf, "/etc/warmpool/shim-big.json");
+    cr_assert_eq(shim_options_config_path(&any, path, sizeof(path), &err), 0);
+    cr_assert_str_eq(path, "unchanged");
+    any.type_url = "runtimeoptions.v1.Options";
+    cr_assert_eq(shim_options_config_path(&any, path, sizeof(path), &err), 1, "%s", err.msg);
+    cr_assert_str_eq(path, "/etc/warmpool/shim-big.json");
+    any.type_url = "type.googleapis.com/runtimeoptions.v1.Options";
+    cr_assert_eq(shim_options_config_path(&any, path, sizeof(path), &err), 1, "%s", err.msg);
+    any.value.len = 0; /* no ConfigPath: the default configuration */
+    cr_assert_eq(shim_options_config_path(&any, path, sizeof(path), &err), 0);
+
+    any.value.len = pack_options(buf, "shim.json");
+    cr_assert_eq(shim_options_config_path(&any, path, sizeof(path), &err), -1);
+    cr_assert(strstr(err.msg, "not absolute") != NULL, "%s", err.msg);
+    any.value.len = pack_options(buf, "/etc/warmpool/shim-big.json");
+    char small[8];
+    cr_assert_eq(shim_options_config_path(&any, small, sizeof(small), &err), -1);
+    cr_assert_eq(err.code, ENAMETOOLONG);
+    buf[1] = 100; /* a length past the end */
+    cr_assert_eq(shim_options_config_path(&any, path, sizeof(path), &err), -1);
+    cr_assert(strstr(err.msg, "do not decode") != NULL, "%s", err.msg);
+}
+
+Test(shim_config, a_named_file_loads_over_the_defaults_and_must_exist)
+{
+    char dir[] = "/tmp/wp-shim-cfg-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/big.json", dir);
+    wp_error_t err = {0};
+    cr_assert_eq(wp_write_file_atomic(path, "{\"template\": \"big\"}", 19, 0600, &err), 0);
+    shim_config_t cfg;
+    cr_assert_eq(shim_config_load_file(&cfg, path, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(cfg.template_name, "big");
+    cr_assert_eq(cfg.acquire_timeout_s, 300, "the rest are the defaults");
+    unlink(path);
+    rmdir(dir);
+    cr_assert_eq(shim_config_load_file(&cfg, path, &err), -1);
+    cr_assert(strstr(err.msg, path) != NULL, "the error names the file: %s", err.msg);
 }
 
 Test(shim_state, each_state_takes_only_its_operations)
