@@ -28,12 +28,12 @@ static void report(ctl_t *ctl, const factory_vm_t *vm, const char *hex, bool kep
     const factory_clone_timings_t *t = &vm->timings;
     if (ctl->json) {
         json_array_append_new(
-            all,
-            json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:{s:f, s:f, s:f, s:f}}", "id", vm->id,
-                      "template", vm->template_name, "pid", (int)hv_vm_pid(vm->vm), "agent",
-                      hv_vm_agent_endpoint(vm->vm), "vmgenid", vm->vmgenid, "random_sample", hex,
-                      "kept", kept, "timings_ms", "restore", t->restore_ms, "resume", t->resume_ms,
-                      "first_agent_reply", t->reseed_ms, "ready", t->clock_ms));
+            all, json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:{s:f, s:f, s:f, s:f}}", "id",
+                           vm->id, "template", vm->template_name, "pid", (int)hv_vm_pid(vm->vm),
+                           "agent", hv_vm_agent_endpoint(vm->vm), "shared", vm->share_dir,
+                           "vmgenid", vm->vmgenid, "random_sample", hex, "kept", kept, "timings_ms",
+                           "restore", t->restore_ms, "resume", t->resume_ms, "first_agent_reply",
+                           t->reseed_ms, "ready", t->clock_ms));
         return;
     }
     printf("%s  pid %d  agent %s\n", vm->id, (int)hv_vm_pid(vm->vm), hv_vm_agent_endpoint(vm->vm));
@@ -48,12 +48,13 @@ int ctl_clone(ctl_t *ctl, int argc, char **argv)
     static const struct option options[] = {
         {"count", required_argument, NULL, 'n'},
         {"keep", no_argument, NULL, 'k'},
+        {"cold", no_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
     unsigned long count = 1;
-    bool keep = false;
+    bool keep = false, cold = false;
     int c;
-    while ((c = getopt_long(argc, argv, "n:k", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:kc", options, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'n':
@@ -63,6 +64,9 @@ int ctl_clone(ctl_t *ctl, int argc, char **argv)
             break;
         case 'k':
             keep = true;
+            break;
+        case 'c':
+            cold = true;
             break;
         default:
             return ctl_usage("clone", "bad option");
@@ -82,7 +86,9 @@ int ctl_clone(ctl_t *ctl, int argc, char **argv)
     for (unsigned long i = 0; i < count && status == 0; i++) {
         factory_vm_t *vm = NULL;
         char hex[2 * SAMPLE_BYTES + 1];
-        if (factory_clone(f, t, NULL, &vm, &err) < 0 || sample(vm, hex, &err) < 0) {
+        int made =
+            cold ? factory_boot_cold(f, t, 0, &vm, &err) : factory_clone(f, t, NULL, &vm, &err);
+        if (made < 0 || sample(vm, hex, &err) < 0) {
             status = ctl_fail(&err);
             factory_vm_destroy(vm, NULL);
             break;

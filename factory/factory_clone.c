@@ -26,7 +26,7 @@ int factory_reseed_guest(agent_client_t *agent, int timeout_ms, wp_error_t *err)
     return ret < 0 ? wp_error_wrap(err, "reseed the guest RNG") : 0;
 }
 
-static int write_vm_record(const factory_vm_t *v, const char *backend, wp_error_t *err)
+int factory_write_vm_record(const factory_vm_t *v, const char *backend, wp_error_t *err)
 {
     char path[PATH_MAX + 16], text[PATH_MAX * 2];
     snprintf(path, sizeof(path), "%s/vm.json", hv_vm_runtime_dir(v->vm));
@@ -45,7 +45,7 @@ static int bring_up(factory_vm_t *v, const factory_template_t *t,
                     const factory_clone_options_t *opt, int64_t start_ns, wp_error_t *err)
 {
     int timeout = opt->agent_timeout_ms > 0 ? opt->agent_timeout_ms : 10000;
-    if (write_vm_record(v, t->manifest.hv.backend, err) < 0)
+    if (factory_write_vm_record(v, t->manifest.hv.backend, err) < 0)
         return -1;
     /* connect before resuming: the guest then wakes up with its host already there */
     v->agent = agent_client_connect(hv_vm_agent_endpoint(v->vm), err);

@@ -49,6 +49,11 @@ int factory_boot_cold(factory_t *f, factory_template_t *t, int agent_timeout_ms,
         return wp_error_wrap(err, "cold boot '%s'", name);
     }
     v->timings.restore_ms = v->timings.resume_ms = wp_ms_between(start_ns, wp_now_mono_ns());
+    /* as a clone's: `vm ls`, `vm destroy ID` and adoption find it */
+    if (factory_write_vm_record(v, t->manifest.hv.backend, err) < 0) {
+        factory_vm_destroy(wp_steal_ptr(&v), NULL);
+        return wp_error_wrap(err, "cold boot '%s'", name);
+    }
     int timeout = agent_timeout_ms > 0 ? agent_timeout_ms : 120000;
     v->agent = agent_client_connect(hv_vm_agent_endpoint(v->vm), err);
     if (v->agent == NULL || agent_client_wait_announce(v->agent, timeout, err) < 0 ||

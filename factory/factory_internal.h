@@ -73,6 +73,10 @@ int factory_template_recheck(factory_template_t *t, wp_error_t *err);
 void factory_spec_from_manifest(const factory_template_t *t, const char *runtime_dir, char *share,
                                 hv_vm_spec_t *spec);
 
+/* <runtime>/vm.json: id, template, backend, vmgenid, pid, agent endpoint;
+ * what `vm ls`, `vm destroy` and adoption read (factory_clone.c). */
+int factory_write_vm_record(const factory_vm_t *v, const char *backend, wp_error_t *err);
+
 /* Every VM gets a directory shared into the guest (9p, tag "warmpool"): the
  * host side of a container's rootfs and volumes. */
 #define FACTORY_SHARE_SUBDIR "shared"

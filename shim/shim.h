@@ -70,6 +70,7 @@ struct shim_task {
 
 typedef struct shim {
     shim_config_t cfg;
+    char cfg_path[PATH_MAX]; /* the file cfg came from when a ConfigPath named it, else "" */
     char ns[256];
     char id[AGENT_ID_MAX + 1]; /* the sandbox's id: the shim's own */
     char template_name[128];

@@ -23,6 +23,41 @@ static void defaults(shim_config_t *cfg)
     *cfg = (shim_config_t){.acquire_timeout_s = 300};
     snprintf(cfg->template_name, sizeof(cfg->template_name), "%s", SHIM_DEFAULT_TEMPLATE);
     snprintf(cfg->socket_dir, sizeof(cfg->socket_dir), "%s", SHIM_DEFAULT_SOCKET_DIR);
+    snprintf(cfg->warmpoolctl, sizeof(cfg->warmpoolctl), "%s", "warmpoolctl");
+}
+
+static int take_source(json_t *v, shim_config_t *cfg, const char *path, wp_error_t *err)
+{
+    static const char *const names[] = {"pool", "clone", "cold"};
+    const char *name = json_string_value(v);
+    for (size_t i = 0; name != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0) {
+            cfg->vm_source = (shim_vm_source_t)i;
+            return 0;
+        }
+    return wp_error_set(err, EINVAL, "%s: 'vm_source' must be \"pool\", \"clone\" or \"cold\"",
+                        path);
+}
+
+static int take_args(json_t *v, shim_config_t *cfg, const char *path, wp_error_t *err)
+{
+    if (!json_is_array(v) || json_array_size(v) > SHIM_CTL_ARGS_MAX)
+        return wp_error_set(err, EINVAL,
+                            "%s: 'warmpoolctl_args' must be an array of at most %d "
+                            "strings",
+                            path, SHIM_CTL_ARGS_MAX);
+    size_t i;
+    json_t *a;
+    json_array_foreach(v, i, a)
+    {
+        const char *text = json_string_value(a);
+        if (text == NULL || strlen(text) >= sizeof(cfg->ctl_args[0]))
+            return wp_error_set(err, EINVAL,
+                                "%s: 'warmpoolctl_args'[%zu] is not a string that fits", path, i);
+        snprintf(cfg->ctl_args[i], sizeof(cfg->ctl_args[i]), "%s", text);
+    }
+    cfg->n_ctl_args = json_array_size(v);
+    return 0;
 }
 
 int shim_config_load(shim_config_t *cfg, wp_error_t *err)
@@ -56,6 +91,12 @@ int shim_config_load_file(shim_config_t *cfg, const char *path, wp_error_t *err)
             r = take_string(v, key, cfg->pool_socket, sizeof(cfg->pool_socket), path, err);
         else if (strcmp(key, "template") == 0)
             r = take_string(v, key, cfg->template_name, sizeof(cfg->template_name), path, err);
+        else if (strcmp(key, "vm_source") == 0)
+            r = take_source(v, cfg, path, err);
+        else if (strcmp(key, "warmpoolctl") == 0)
+            r = take_string(v, key, cfg->warmpoolctl, sizeof(cfg->warmpoolctl), path, err);
+        else if (strcmp(key, "warmpoolctl_args") == 0)
+            r = take_args(v, cfg, path, err);
         else if (strcmp(key, "socket_dir") == 0)
             r = take_string(v, key, cfg->socket_dir, sizeof(cfg->socket_dir), path, err);
         else if (strcmp(key, "acquire_timeout_s") == 0) {

@@ -9,6 +9,17 @@
  *                      SHIM_TEMPLATE_ANNOTATION on the sandbox's spec wins)
  *   acquire_timeout_s  how long a pool miss may wait for a clone (300)
  *   socket_dir         where shims listen (SHIM_DEFAULT_SOCKET_DIR)
+ *   vm_source          where a sandbox's VM comes from: "pool" (default: a
+ *                      lease from warmpoold), "clone" (a clone of its own,
+ *                      no warmpoold: `warmpoolctl clone --keep`) or "cold"
+ *                      (a cold boot, the baseline: `warmpoolctl clone
+ *                      --keep --cold`); the VM is destroyed with `warmpoolctl
+ *                      vm destroy`
+ *   warmpoolctl        the warmpoolctl binary for "clone"/"cold" (default:
+ *                      "warmpoolctl" on PATH)
+ *   warmpoolctl_args   its global options, e.g. ["--store", DIR,
+ *                      "--runtime-dir", DIR, "--memory-dir", DIR] (at most
+ *                      SHIM_CTL_ARGS_MAX)
  *
  * A sandbox whose runtime options name a config file (ConfigPath, see
  * shim_options.h) takes that file instead, for all it serves. */
@@ -26,8 +37,20 @@
 #define SHIM_DEFAULT_SOCKET_DIR  "/run/containerd/s"
 #define SHIM_DEFAULT_TEMPLATE    "default"
 
+#define SHIM_CTL_ARGS_MAX 16
+
+typedef enum shim_vm_source {
+    SHIM_VM_POOL = 0, /* a lease from warmpoold */
+    SHIM_VM_CLONE,    /* warmpoolctl clone --keep */
+    SHIM_VM_COLD,     /* warmpoolctl clone --keep --cold */
+} shim_vm_source_t;
+
 typedef struct shim_config {
     char pool_socket[PATH_MAX];
+    shim_vm_source_t vm_source;
+    char warmpoolctl[PATH_MAX];
+    char ctl_args[SHIM_CTL_ARGS_MAX][1024];
+    size_t n_ctl_args;
     char template_name[128];
     int acquire_timeout_s;
     char socket_dir[PATH_MAX];

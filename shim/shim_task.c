@@ -5,7 +5,7 @@
 #include <errno.h>   /* errno */
 #include <jansson.h> /* json_load_file */
 #include <stdio.h>   /* snprintf */
-#include <stdlib.h>  /* free */
+#include <stdlib.h>  /* free, malloc */
 #include <string.h>  /* strcmp */
 #include <unistd.h>  /* getpid */
 
@@ -55,6 +55,8 @@ static void record_task(shim_t *s, shim_task_t *t)
     snprintf(r.shared_dir, sizeof(r.shared_dir), "%s", s->vm.lease.vm.shared_dir);
     snprintf(r.vm_id, sizeof(r.vm_id), "%s", s->vm.lease.vm.id);
     snprintf(r.token, sizeof(r.token), "%s", s->vm.lease.token);
+    r.own_vm = s->vm.api == NULL; /* made by warmpoolctl, not leased */
+    snprintf(r.config_path, sizeof(r.config_path), "%s", s->cfg_path);
     wp_error_t err = {0};
     if (shim_record_write(t->bundle, &r, &err) < 0)
         wp_log_warn("task %s: %s (a crash would leave its lease to warmpoold)", t->id, err.msg);
@@ -138,8 +140,17 @@ static int create_task(shim_t *s, shim_task_t *t,
         /* the sandbox's runtime may name a config file of its own */
         char cfg_path[PATH_MAX];
         int named = shim_options_config_path(req->options, cfg_path, sizeof(cfg_path), err);
-        if (named < 0 || (named == 1 && shim_config_load_file(&s->cfg, cfg_path, err) < 0))
+        if (named < 0)
             return -1;
+        if (named == 1) { /* loaded aside: a bad file leaves the default in place */
+            _cleanup_free_ shim_config_t *own = malloc(sizeof(*own));
+            if (own == NULL)
+                return wp_error_set(err, ENOMEM, "out of memory");
+            if (shim_config_load_file(own, cfg_path, err) < 0)
+                return -1;
+            s->cfg = *own;
+            snprintf(s->cfg_path, sizeof(s->cfg_path), "%s", cfg_path);
+        }
         const char *tpl = template_for(s, spec);
         if (shim_vm_acquire(&s->vm, &s->cfg, tpl, err) < 0)
             return -1;

@@ -22,7 +22,7 @@ expect_clean() {
   expect_eq "$1: leases left" "$(leases)" 0
   expect_eq "$1: shims left" "$(shims)" 0
   # (a warm VM's share is a mount point of its own: what is below it counts)
-  local mounts="$dir/containerd/(state|root)/[^ ]|$dir/run/vms/[^ ]*/shared/"
+  local mounts="$dir/containerd/(state|root)/[^ ]|$dir/run[-a-z]*/vms/[^ ]*/shared/"
   expect_eq "$1: mounts left" "$(grep -cE "$mounts" /proc/self/mountinfo)" 0
   grep -E "$mounts" /proc/self/mountinfo >&2
 }
@@ -57,7 +57,7 @@ stop_warmpoold() {
 # runtime dir: ended here, with the mounts under $dir.
 end_leftovers() {
   local pid m
-  for pid in $(pgrep -f "qemu-system.*$dir/run/vms/"); do kill -KILL "$pid" 2>/dev/null; done
+  for pid in $(pgrep -f "qemu-system.*$dir/run[-a-z]*/vms/"); do kill -KILL "$pid" 2>/dev/null; done
   sleep 0.2
   awk -v d="$dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done

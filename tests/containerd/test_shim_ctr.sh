@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_shim_ctr.sh VM_ROOT WARMPOOLD WARMPOOLCTL SHIM - containerd runs
 # tasks in warm VMs through containerd-shim-warmpool-v2, driven by ctr as
-# a user would: output, exit statuses, runtime options (ConfigPath), stdin
+# a user would: output, exit statuses, runtime options (ConfigPath), VMs
+# without warmpoold (vm_source clone and cold), stdin
 # piped in (with its EOF), a
 # terminal, exec, kill, ps, metrics, pause/resume, a pool miss, containerd
 # and warmpoold restarted under a running task; then a shim killed with -9
@@ -36,6 +37,15 @@ cleanup() {
 trap cleanup EXIT
 
 ctr_() { timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" "$@"; }
+# after its shim was killed: wait until containerd sees the task stop, remove it
+remove_dead_task() {
+  for _ in $(seq 1 50); do
+    [ "$(ctr_ task ls | awk -v id="$1" '$1 == id {print $3}')" != RUNNING ] && break
+    sleep 0.2
+  done
+  ctr_ task rm -f "$1" >/dev/null 2>&1
+  ctr_ containers rm "$1" >/dev/null 2>&1
+}
 run() { timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" run --rm \
   --runtime "$shim" "$image" "$@"; }
 
@@ -71,6 +81,42 @@ expect_eq "ConfigPath naming the pool's template" "$(timeout 120 ctr --address \
   "$dir/containerd/containerd.sock" --namespace "$ns" run --rm --runtime "$shim" \
   --runtime-config-path "$dir/shim.json" "$image" t-opt2 echo configured)" "configured"
 expect_clean "runtime options"
+
+# ---- no warmpoold: the shim's own clone, and a cold boot (vm_source) ----
+direct_dir=$dir/run-direct # VMs of their own runtime dir: none of warmpoold's
+for src in clone cold; do
+  printf '{"template": "small", "vm_source": "%s", "warmpoolctl": "%s", "warmpoolctl_args": %s}\n' \
+    "$src" "$ctl" "[\"--store\", \"$vm_root/store\", \"--memory-dir\", \"$vm_root/mem\", \
+    \"--runtime-dir\", \"$direct_dir\"]" >"$dir/shim-$src.json"
+  expect_eq "vm_source $src" "$(timeout 300 ctr --address "$dir/containerd/containerd.sock" \
+    --namespace "$ns" run --rm --runtime "$shim" --runtime-config-path "$dir/shim-$src.json" \
+    "$image" "t-$src" sh -c "echo $src; exit 6")" "$src"
+  expect_eq "vm_source $src: VMs left" "$("$ctl" --runtime-dir "$direct_dir" vm ls | wc -l)" 0
+done
+# its shim killed: `delete` (with the default config) finds the sandbox's
+# ConfigPath in the record and destroys the VM through its warmpoolctl
+timeout 300 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" run -d \
+  --runtime "$shim" --runtime-config-path "$dir/shim-clone.json" "$image" t-own sleep 1000 \
+  >/dev/null || fail "run -d with vm_source clone"
+expect_eq "vm_source clone: its VM" "$("$ctl" --runtime-dir "$direct_dir" vm ls | wc -l)" 1
+pkill -9 -f "^$shim_cmd"
+remove_dead_task t-own
+for _ in $(seq 1 50); do # containerd runs `delete` on its own time
+  [ "$("$ctl" --runtime-dir "$direct_dir" vm ls | wc -l)" = 0 ] && break
+  sleep 0.2
+done
+left=$("$ctl" --runtime-dir "$direct_dir" vm ls | wc -l)
+expect_eq "vm_source clone, shim killed: VMs left" "$left" 0
+[ "$left" = 0 ] || grep -i 'delete\|t-own' "$dir/containerd/containerd.log" | tail -5 >&2
+printf '{"template": "small", "vm_source": "clone", "warmpoolctl": "/nonexistent/warmpoolctl"}\n' \
+  >"$dir/shim-noctl.json"
+out=$(timeout 120 ctr --address "$dir/containerd/containerd.sock" --namespace "$ns" run --rm \
+  --runtime "$shim" --runtime-config-path "$dir/shim-noctl.json" "$image" t-noctl true 2>&1)
+case $out in
+  *"cannot execute '/nonexistent/warmpoolctl'"*) echo "ok: a missing warmpoolctl is named" ;;
+  *) fail "a missing warmpoolctl: $out" ;;
+esac
+expect_clean "vm_source"
 
 # ---- stdin: piped data and its EOF ----
 expect_eq "stdin through cat" "$(printf 'abc\ndef\n' | run t-cat cat)" "$(printf 'abc\ndef')"
@@ -150,12 +196,7 @@ pid=$(pgrep -f "^$shim" | head -1)
 sock=$(sed 's|^unix://||' "$dir/containerd/state/io.containerd.runtime.v2.task/$ns/t-crash/address")
 [ -n "$pid" ] || fail "no shim runs the task"
 kill -9 "$pid"
-for _ in $(seq 1 50); do
-  [ "$(ctr_ task ls | awk '$1 == "t-crash" {print $3}')" != RUNNING ] && break
-  sleep 0.2
-done
-ctr_ task rm -f t-crash >/dev/null 2>&1
-ctr_ containers rm t-crash >/dev/null 2>&1
+remove_dead_task t-crash
 expect_clean "a shim killed with -9"
 [ -n "$sock" ] && [ ! -e "$sock" ] && echo "ok: a shim killed with -9: its socket" ||
   fail "a shim killed with -9 left its socket '$sock'"

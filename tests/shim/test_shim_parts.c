@@ -240,6 +240,8 @@ Test(shim_vm, the_record_round_trips_and_is_private)
     snprintf(r.shared_dir, sizeof(r.shared_dir), "/run/warmpool/vms/x/shared");
     snprintf(r.vm_id, sizeof(r.vm_id), "wp-small-1");
     snprintf(r.token, sizeof(r.token), "00ff");
+    r.own_vm = true;
+    snprintf(r.config_path, sizeof(r.config_path), "/etc/warmpool/shim-big.json");
     wp_error_t err = {0};
     cr_assert_eq(shim_record_read(dir, &back, &err), 0, "none yet");
     cr_assert_eq(shim_record_write(dir, &r, &err), 0, "%s", err.msg);
@@ -247,6 +249,8 @@ Test(shim_vm, the_record_round_trips_and_is_private)
     cr_assert_str_eq(back.token, "00ff");
     cr_assert_str_eq(back.shared_dir, r.shared_dir);
     cr_assert_eq(back.shim_pid, 4242);
+    cr_assert(back.own_vm);
+    cr_assert_str_eq(back.config_path, "/etc/warmpool/shim-big.json");
     char path[600];
     snprintf(path, sizeof(path), "%s/%s", dir, SHIM_RECORD_NAME);
     struct stat st;
