@@ -51,6 +51,24 @@ static int connect_vsock(const char *spec, wp_error_t *err)
     return wp_steal_fd(&fd);
 }
 
+agent_client_t *agent_client_connect_announced(const char *endpoint, int timeout_ms,
+                                               wp_error_t *err)
+{
+    for (int attempt = 1;; attempt++) {
+        wp_error_t e = {0};
+        agent_client_t *c = agent_client_connect(endpoint, &e);
+        if (c != NULL && agent_client_wait_announce(c, timeout_ms, &e) == 0)
+            return c;
+        agent_client_close(c);
+        if (c == NULL || attempt == 3 || (e.code != EMSGSIZE && e.code != EPROTO)) {
+            if (err)
+                *err = e;
+            return NULL;
+        }
+        usleep(50 * 1000); /* let the agent see the hangup before we come back */
+    }
+}
+
 agent_client_t *agent_client_connect(const char *endpoint, wp_error_t *err)
 {
     int fd;

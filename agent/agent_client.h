@@ -34,6 +34,15 @@ void agent_client_close(agent_client_t *c);
 
 /* Block until the agent's Announce arrives (or one already did). */
 int agent_client_wait_announce(agent_client_t *c, int timeout_ms, wp_error_t *err);
+/* Connect to a VM that is running and may have had another host (a lease
+ * handed over, a VM kept by `warmpoolctl clone --keep`), and wait for the
+ * agent's Announce. Over virtio-serial, what the agent wrote as the last
+ * host left can reach the next one cut in the middle of a frame, which no
+ * reader can resynchronise: such a connection (EMSGSIZE or EPROTO before
+ * the Announce) is closed and opened again, up to 3 times; by then the
+ * stale bytes are gone and the agent announces to the new connection. */
+agent_client_t *agent_client_connect_announced(const char *endpoint, int timeout_ms,
+                                               wp_error_t *err);
 /* The last Announce seen, or NULL. Owned by the client. */
 const Warmpool__Agent__V1__Announce *agent_client_announce(const agent_client_t *c);
 

@@ -150,9 +150,9 @@ static int get_vm(run_t *r, wp_error_t *err)
 {
     if (r->a->endpoint) {
         snprintf(r->share, sizeof(r->share), "%s", r->a->share);
-        r->agent = agent_client_connect(r->a->endpoint, err);
+        r->agent = agent_client_connect_announced(r->a->endpoint, ANNOUNCE_MS, err);
         r->own_agent = r->agent != NULL;
-        if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
+        if (r->agent == NULL)
             return -1;
         note(r, "connected");
         return 0;
@@ -169,9 +169,9 @@ static int get_vm(run_t *r, wp_error_t *err)
         r->leased = true;
         snprintf(r->share, sizeof(r->share), "%s", r->lease.vm.shared_dir);
         note(r, "acquired");
-        r->agent = agent_client_connect(r->lease.vm.agent_endpoint, err);
+        r->agent = agent_client_connect_announced(r->lease.vm.agent_endpoint, ANNOUNCE_MS, err);
         r->own_agent = r->agent != NULL;
-        if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
+        if (r->agent == NULL)
             return wp_error_wrap(err, "VM '%s'", r->lease.vm.id);
         return 0;
     }
@@ -414,9 +414,9 @@ static int exec_process(run_t *r, const ctl_exec_args_t *a, wp_error_t *err)
 {
     if (take_signals(r, err) < 0)
         return -1;
-    r->agent = agent_client_connect(a->endpoint, err);
+    r->agent = agent_client_connect_announced(a->endpoint, ANNOUNCE_MS, err);
     r->own_agent = r->agent != NULL;
-    if (r->agent == NULL || agent_client_wait_announce(r->agent, ANNOUNCE_MS, err) < 0)
+    if (r->agent == NULL)
         return -1;
     snprintf(r->id, sizeof(r->id), "%s", a->container_id);
     if (a->exec_id) {

@@ -160,6 +160,13 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[optind];
+    /* `warmpoolctl COMMAND --help`: the usage, which covers every command
+     * (only right after the command: later words may be a container's) */
+    if (optind + 1 < argc &&
+        (strcmp(argv[optind + 1], "--help") == 0 || strcmp(argv[optind + 1], "-h") == 0)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     optind = 0; /* commands run their own getopt over sub_argv; 0 resets GNU getopt */

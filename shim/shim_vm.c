@@ -41,9 +41,8 @@ int shim_vm_acquire(shim_vm_t *vm, const shim_config_t *cfg, const char *templat
         }
     }
     vm->leased = true;
-    vm->agent = agent_client_connect(vm->lease.vm.agent_endpoint, err);
-    if (vm->agent == NULL || agent_client_wait_announce(vm->agent, ANNOUNCE_MS, err) < 0 ||
-        agent_client_mount_share(vm->agent, NULL, CALL_MS, err) < 0) {
+    vm->agent = agent_client_connect_announced(vm->lease.vm.agent_endpoint, ANNOUNCE_MS, err);
+    if (vm->agent == NULL || agent_client_mount_share(vm->agent, NULL, CALL_MS, err) < 0) {
         wp_error_wrap(err, "VM '%s'", vm->lease.vm.id);
         shim_vm_release(vm, NULL);
         return -1;

@@ -157,18 +157,26 @@ Test(agent_client, an_announce_during_a_call_replaces_the_last_one)
     pair_close(&p);
 }
 
-Test(agent_client, wait_announce_over_a_unix_socket_endpoint)
+/* A listening socket at <dir>/agent.sock (dir: a mkdtemp template, filled
+ * in) and its endpoint "unix:...". */
+static int unix_listener(char *dir, char *endpoint, size_t len)
 {
-    char dir[] = "/tmp/wp-test-agent-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    char path[128], endpoint[160];
+    char path[128];
     snprintf(path, sizeof(path), "%s/agent.sock", dir);
-    snprintf(endpoint, sizeof(endpoint), "unix:%s", path);
+    snprintf(endpoint, len, "unix:%s", path);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, path, strlen(path) + 1);
     int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(listen(l, 1), 0);
+    cr_assert_eq(listen(l, 4), 0);
+    return l;
+}
+
+Test(agent_client, wait_announce_over_a_unix_socket_endpoint)
+{
+    char dir[] = "/tmp/wp-test-agent-XXXXXX", endpoint[160];
+    int l = unix_listener(dir, endpoint, sizeof(endpoint));
     wp_error_t err = {0};
     agent_client_t *c = agent_client_connect(endpoint, &err);
     cr_assert_not_null(c, "%s", err.msg);
@@ -466,4 +474,80 @@ Test(agent_client, the_client_and_the_agent_loop_agree)
     cr_assert_arr_eq(l.sys.entropy, entropy, sizeof(entropy));
     cr_assert_eq(l.sys.clock_ns, 1763800000000000001LL);
     cr_assert_eq(l.sys.power_offs, 1);
+}
+
+/* ---- connect_announced: a connection that starts mid-frame is retried ---- */
+
+typedef struct torn_agent {
+    int listener;
+    int torn; /* connections that get the tail of an old frame first */
+    int accepted;
+} torn_agent_t;
+
+static void *torn_main(void *arg)
+{
+    torn_agent_t *t = arg;
+    for (;;) {
+        int fd = accept(t->listener, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        t->accepted++;
+        if (t->accepted <= t->torn) {
+            /* bytes of some earlier frame: as a header, 4 GiB long */
+            static const uint8_t tail[WP_FRAME_HEADER_SIZE] = {0xff, 0xff, 0xff, 0xf0, 0, 0,
+                                                               0,    1,    3,    0,    0, 0};
+            (void)!write(fd, tail, sizeof(tail));
+            char b;
+            while (read(fd, &b, 1) > 0) /* until the client drops it */
+                ;
+            close(fd);
+            continue;
+        }
+        wire_t w;
+        wire_init(&w, fd);
+        send_announce(&w, "7.7.7", "boot-t", 1);
+        char b;
+        while (read(fd, &b, 1) > 0)
+            ;
+        wire_fini(&w);
+        return NULL;
+    }
+}
+
+static void torn_run(int torn, agent_client_t **out, wp_error_t *err, int *accepted)
+{
+    char dir[] = "/tmp/wp-test-agent-XXXXXX", endpoint[160];
+    torn_agent_t t = {.listener = unix_listener(dir, endpoint, sizeof(endpoint)), .torn = torn};
+    pthread_t th;
+    pthread_create(&th, NULL, torn_main, &t);
+    *out = agent_client_connect_announced(endpoint, 2000, err);
+    if (*out != NULL)
+        cr_assert_str_eq(agent_client_announce(*out)->agent_version, "7.7.7");
+    agent_client_close(*out);
+    shutdown(t.listener, SHUT_RDWR);
+    pthread_join(th, NULL);
+    close(t.listener);
+    *accepted = t.accepted;
+    wp_rm_tree(dir, NULL);
+}
+
+Test(agent_client, a_connection_that_starts_mid_frame_is_opened_again)
+{
+    agent_client_t *c = NULL;
+    wp_error_t err = {0};
+    int accepted = 0;
+    torn_run(2, &c, &err, &accepted);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(accepted, 3, "two torn connections, then the announce");
+}
+
+Test(agent_client, three_torn_connections_are_an_error)
+{
+    agent_client_t *c = NULL;
+    wp_error_t err = {0};
+    int accepted = 0;
+    torn_run(5, &c, &err, &accepted);
+    cr_assert_null(c);
+    cr_assert_eq(err.code, EMSGSIZE, "%d %s", err.code, err.msg);
+    cr_assert_eq(accepted, 3, "three attempts");
 }

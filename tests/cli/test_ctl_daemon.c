@@ -47,6 +47,19 @@ Test(ctl_daemon, no_daemon_is_a_clear_error)
     cr_assert_eq(ctl("ipc:///tmp/nonexistent.sock", "pool set", out, sizeof(out)), 2, "usage");
 }
 
+Test(ctl_daemon, every_command_answers_help_with_the_usage)
+{
+    static const char *const cmds[] = {"run", "exec", "clone", "template", "pool", "vm"};
+    char out[8192];
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char args[64];
+        snprintf(args, sizeof(args), "%s --help", cmds[i]);
+        cr_assert_eq(ctl("ipc:///tmp/nonexistent.sock", args, out, sizeof(out)), 0, "%s: %s", args,
+                     out);
+        cr_assert(strstr(out, "Usage: warmpoolctl") && strstr(out, "--cold"), "%s: %s", args, out);
+    }
+}
+
 Test(ctl_daemon, status_pool_set_acquire_release_leases_health)
 {
     api_harness_t a;
