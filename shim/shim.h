@@ -65,6 +65,7 @@ struct shim_task {
     char bundle[PATH_MAX];
     shim_proc_t *procs; /* the init process first */
     bool rootfs_mounted, share_bound;
+    bool poststop_hooks; /* its spec has some: only the guest's `crun delete` runs them */
     struct shim_task *next;
 };
 

@@ -161,6 +161,8 @@ static int create_task(shim_t *s, shim_task_t *t,
                     s->vm.lease.hit ? "warm" : "cloned on demand");
         t_vm = wp_now_mono_ns();
     }
+    json_t *poststop = json_object_get(json_object_get(spec, "hooks"), "poststop");
+    t->poststop_hooks = json_is_array(poststop) && json_array_size(poststop) > 0;
     if (mount_rootfs(t, req, err) < 0)
         return -1;
     t_mounted = wp_now_mono_ns();
@@ -411,10 +413,11 @@ static void task_delete(void *opaque, ttrpc_call_t *call, const uint8_t *payload
     }
     /* The VM's last task: releasing the VM (warmpoold destroys it) ends
      * every process and mount in the guest, so the guest's own delete
-     * (`crun delete`, ~0.2 s under TCG) would be wasted; the VM goes first,
-     * before the reply, so that nothing of the task outlives it. */
+     * (`crun delete`, ~0.2 s under TCG) would be wasted, unless the spec
+     * has poststop hooks, which only it runs; the VM goes first, before the
+     * reply, so that nothing of the task outlives it. */
     bool last = s->tasks == t && t->next == NULL;
-    if (!last && s->vm.agent != NULL &&
+    if ((!last || t->poststop_hooks) && s->vm.agent != NULL &&
         agent_client_delete_container(s->vm.agent, t->id, true, NULL, SHIM_AGENT_CALL_MS, &err) <
             0 &&
         err.code != ENOENT)
