@@ -92,6 +92,8 @@ static int reserve(wp_frame_reader_t *r, size_t extra, wp_error_t *err)
 
 int wp_frame_reader_feed(wp_frame_reader_t *r, const void *data, size_t len, wp_error_t *err)
 {
+    if (len == 0)
+        return 0; /* nothing to add; buf may still be NULL (found by fuzz/) */
     int ret = reserve(r, len, err);
     if (ret < 0)
         return ret;

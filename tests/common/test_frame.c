@@ -202,3 +202,17 @@ Test(frame, write_then_read_through_a_socket)
     close(sv[0]);
     close(sv[1]);
 }
+
+/* found by fuzz/fuzz_frame_reader: an empty feed to a reader that holds
+ * nothing yet (its buffer not allocated) is fine and changes nothing */
+Test(frame, feeding_nothing_to_a_new_reader_is_fine)
+{
+    wp_frame_reader_t r;
+    wp_frame_reader_init(&r, 64);
+    wp_error_t err = {0};
+    cr_assert_eq(wp_frame_reader_feed(&r, NULL, 0, &err), 0);
+    wp_frame_header_t h;
+    const uint8_t *payload;
+    cr_assert_eq(wp_frame_reader_next(&r, &h, &payload, &err), 0, "no frame, no error");
+    wp_frame_reader_fini(&r);
+}
