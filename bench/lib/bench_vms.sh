@@ -58,6 +58,9 @@ bench_vms_cleanup() {
         echo "bench: killing leftover QEMU $pid ($d)" >&2
         kill -KILL "$pid" 2>/dev/null || true
       fi
+      # the VM's share is a mount point (with binds below it): off first,
+      # so that rm never walks into what is mounted there
+      umount -l "$d/shared" 2>/dev/null || true
       rm -rf "$d"
     done
     for f in "$bench_libvirt_logs"/warmpool-*.log; do

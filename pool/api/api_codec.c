@@ -208,7 +208,8 @@ static int histogram_from_pb(const pb_histogram_t *in, pool_histogram_snapshot_t
     X(min)                                                                                         \
     X(max)                                                                                         \
     X(warm)                                                                                        \
-    X(cloning) X(leased) X(dead) X(acquire_hits) X(acquire_misses) X(acquire_failures) X(clones)   \
+    X(cloning)                                                                                     \
+    X(leased) X(dead) X(acquire_hits) X(acquire_misses) X(acquire_failures) X(clones)              \
         X(clone_failures) X(releases) X(deaths) X(acquire_p50_ms) X(acquire_p99_ms)                \
             X(clone_p50_ms) X(clone_p99_ms) X(demand_per_s)
 

@@ -7,21 +7,21 @@
  * /dev links (in a temp dir). crun's binary put on a read-only ramfs, in a
  * private mount namespace. */
 #include <criterion/criterion.h>
-#include <errno.h>     /* EINVAL */
-#include <fcntl.h>     /* open */
-#include <poll.h>      /* poll */
-#include <signal.h>    /* signal */
-#include <stdio.h>     /* snprintf */
-#include <stdlib.h>    /* posix_openpt */
-#include <sys/epoll.h> /* EPOLLIN */
-#include <sched.h>     /* unshare */
-#include <string.h>    /* memcmp */
-#include <sys/mount.h> /* mount */
-#include <sys/stat.h>  /* mkdir */
+#include <errno.h>       /* EINVAL */
+#include <fcntl.h>       /* open */
+#include <poll.h>        /* poll */
+#include <signal.h>      /* signal */
+#include <stdio.h>       /* snprintf */
+#include <stdlib.h>      /* posix_openpt */
+#include <sys/epoll.h>   /* EPOLLIN */
+#include <sched.h>       /* unshare */
+#include <string.h>      /* memcmp */
+#include <sys/mount.h>   /* mount */
+#include <sys/stat.h>    /* mkdir */
 #include <sys/statvfs.h> /* statvfs */
-#include <sys/wait.h>  /* waitpid */
-#include <termios.h>   /* cfmakeraw */
-#include <unistd.h>    /* symlink */
+#include <sys/wait.h>    /* waitpid */
+#include <termios.h>     /* cfmakeraw */
+#include <unistd.h>      /* symlink */
 
 #include "agent_init.h"
 #include "agent_transport.h"
